@@ -1,0 +1,99 @@
+//! `ralph-loop`: runs an AI coding agent over a tk backlog, one fresh agent
+//! session per ticket, under an exclusive run lock.
+
+mod cmd;
+mod exit;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::exit::Exit;
+
+/// Runs an AI coding agent over a tk backlog, one fresh session per ticket.
+#[derive(Debug, Parser)]
+#[command(name = "ralph-loop", version, about, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    globals: Globals,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, clap::Args)]
+pub struct Globals {
+    /// Project directory [default: the nearest ancestor holding `.tf/`]
+    #[arg(short = 'C', long = "directory", global = true, value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+
+    /// Print more log lines (-v info, -vv debug, -vvv trace)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Print errors only
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Inspect, hold or break the run lock
+    #[command(subcommand)]
+    Lock(cmd::lock::Command),
+
+    /// List and update the tk backlog
+    #[command(subcommand)]
+    Tickets(cmd::tickets::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let exit = if error.use_stderr() {
+                Exit::Usage
+            } else {
+                Exit::Success
+            };
+            let _ = error.print();
+            return exit.into();
+        }
+    };
+    init_logging(&cli.globals);
+
+    let result = match cli.command {
+        Command::Lock(command) => cmd::lock::run(&cli.globals, command),
+        Command::Tickets(command) => cmd::tickets::run(&cli.globals, command),
+    };
+    match result {
+        Ok(exit) => exit.into(),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            Exit::Error.into()
+        }
+    }
+}
+
+/// Sends log lines to stderr: warnings by default, more with `-v`, or what
+/// `RALPH_LOG` selects (an env-filter directive such as `runlock=debug`).
+fn init_logging(globals: &Globals) {
+    use tracing_subscriber::EnvFilter;
+
+    let level = match (globals.quiet, globals.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::try_from_env("RALPH_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+}
