@@ -3,6 +3,10 @@
 
 mod cmd;
 mod exit;
+#[allow(dead_code)] // Used by parallel runs, which the dispatch loop does not call yet.
+mod select;
+#[allow(dead_code)] // Used by parallel runs, which the dispatch loop does not call yet.
+mod worktree;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

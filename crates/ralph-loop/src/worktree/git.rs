@@ -1,0 +1,118 @@
+//! Runs `git` as a child process, without a shell, in one directory.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use super::WorktreeError;
+
+/// Variables that point git at another repository, index or work tree than
+/// the one found from its working directory. A git hook, for example, runs
+/// with `GIT_DIR` set, so they are cleared for every command.
+const REPOSITORY_VARIABLES: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_NAMESPACE",
+    "GIT_PREFIX",
+];
+
+/// A directory in which git commands run.
+#[derive(Clone, Debug)]
+pub(super) struct Git {
+    dir: PathBuf,
+}
+
+impl Git {
+    pub(super) fn new(dir: &Path) -> Git {
+        Git {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Runs git and returns its output whatever its exit status.
+    pub(super) fn output<I, S>(&self, args: I) -> Result<Output, WorktreeError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut command = Command::new("git");
+        command
+            .arg("-C")
+            .arg(&self.dir)
+            .args(args)
+            .stdin(Stdio::null());
+        for variable in REPOSITORY_VARIABLES {
+            command.env_remove(variable);
+        }
+        tracing::trace!(dir = %self.dir.display(), ?command, "running git");
+        command.output().map_err(|source| WorktreeError::Spawn {
+            dir: self.dir.clone(),
+            source,
+        })
+    }
+
+    /// Runs git and returns its stdout, failing unless it exits 0.
+    pub(super) fn run<I, S>(&self, args: I) -> Result<String, WorktreeError>
+    where
+        I: IntoIterator<Item = S> + Clone,
+        S: AsRef<OsStr>,
+    {
+        let output = self.output(args.clone())?;
+        if !output.status.success() {
+            return Err(self.failure(args, &output));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Runs a git command that answers yes with exit 0 and no with exit 1.
+    pub(super) fn check<I, S>(&self, args: I) -> Result<bool, WorktreeError>
+    where
+        I: IntoIterator<Item = S> + Clone,
+        S: AsRef<OsStr>,
+    {
+        let output = self.output(args.clone())?;
+        match output.status.code() {
+            Some(0) => Ok(true),
+            Some(1) => Ok(false),
+            _ => Err(self.failure(args, &output)),
+        }
+    }
+
+    /// Builds the error for a git command that exited with `output.status`.
+    pub(super) fn failure<I, S>(&self, args: I, output: &Output) -> WorktreeError
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let args = args
+            .into_iter()
+            .map(|arg| arg.as_ref().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        WorktreeError::Git {
+            dir: self.dir.clone(),
+            args,
+            status: output.status,
+            stderr: stderr_of(output),
+        }
+    }
+}
+
+/// Returns git's stderr as one trimmed line of text.
+pub(super) fn stderr_of(output: &Output) -> String {
+    let text = String::from_utf8_lossy(&output.stderr);
+    text.split('\n')
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
+/// Returns the first line of `text` without its line ending.
+pub(super) fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
+}
