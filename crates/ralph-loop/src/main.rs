@@ -3,9 +3,9 @@
 
 mod cmd;
 mod exit;
-#[allow(dead_code)] // Used by parallel runs, which the dispatch loop does not call yet.
+#[allow(dead_code)] // Unused until the dispatch loop runs sessions in parallel.
 mod select;
-#[allow(dead_code)] // Used by parallel runs, which the dispatch loop does not call yet.
+#[allow(dead_code)] // Unused until the dispatch loop runs sessions in parallel.
 mod worktree;
 
 use std::path::PathBuf;

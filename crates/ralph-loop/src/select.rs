@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-/// A ticket as selection sees it: its id and its `component:` tags.
+/// A ready or active ticket, reduced to its id and its `component:` tags.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Candidate<'a> {
     pub id: &'a str,
@@ -36,10 +36,10 @@ pub(crate) fn select<'a>(
 ) -> Vec<&'a str> {
     let exclusive = |candidate: &Candidate<'_>| !allow_untagged && candidate.components.is_empty();
 
-    let mut taken: BTreeSet<&str> = BTreeSet::new();
+    let mut used_components: BTreeSet<&str> = BTreeSet::new();
     let mut ids: BTreeSet<&str> = BTreeSet::new();
     for candidate in active {
-        taken.extend(candidate.components.iter().copied());
+        used_components.extend(candidate.components.iter().copied());
         ids.insert(candidate.id);
     }
     let mut running_alone = active.iter().any(exclusive);
@@ -57,10 +57,14 @@ pub(crate) fn select<'a>(
                 continue;
             }
             running_alone = true;
-        } else if candidate.components.iter().any(|c| taken.contains(c)) {
+        } else if candidate
+            .components
+            .iter()
+            .any(|c| used_components.contains(c))
+        {
             continue;
         }
-        taken.extend(candidate.components.iter().copied());
+        used_components.extend(candidate.components.iter().copied());
         ids.insert(candidate.id);
         picked.push(candidate.id);
     }
@@ -176,7 +180,8 @@ mod tests {
         left.components.iter().any(|c| right.components.contains(c))
     }
 
-    /// Whether `candidate` may run beside `other` under the untagged policy.
+    /// Returns whether `candidate` may run beside `other` under the untagged
+    /// policy.
     fn compatible(candidate: &Candidate<'_>, other: &Candidate<'_>, allow_untagged: bool) -> bool {
         let untagged = candidate.components.is_empty() || other.components.is_empty();
         if untagged && !allow_untagged {

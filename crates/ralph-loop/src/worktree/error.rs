@@ -40,6 +40,12 @@ pub(crate) enum WorktreeError {
     )]
     Dirty { path: PathBuf, files: Vec<String> },
 
+    #[error(
+        "a merge is in progress in {path}; finish it with `git commit` \
+         or cancel it with `git merge --abort`"
+    )]
+    MergeInProgress { path: PathBuf },
+
     #[error("git in {path} has no committer identity; set user.name and user.email: {stderr}")]
     NoIdentity { path: PathBuf, stderr: String },
 

@@ -68,7 +68,8 @@ impl Git {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
-    /// Runs a git command that answers yes with exit 0 and no with exit 1.
+    /// Runs a git command whose exit status is a yes or no: true for 0,
+    /// false for 1 and an error for anything else.
     pub(super) fn check<I, S>(&self, args: I) -> Result<bool, WorktreeError>
     where
         I: IntoIterator<Item = S> + Clone,

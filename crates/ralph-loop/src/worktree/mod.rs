@@ -43,7 +43,7 @@ pub(crate) struct Repo {
     git: Git,
 }
 
-/// What [`Repo::merge`] did with a ticket's branch.
+/// Result of [`Repo::merge`] for a ticket's branch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum MergeOutcome {
     /// The branch was merged; `commit` is the new merge commit.
@@ -66,7 +66,7 @@ pub(crate) struct Leftover {
     pub branch: Option<BranchState>,
 }
 
-/// How a ticket's branch relates to the base branch.
+/// Relation of a ticket's branch to the base branch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum BranchState {
     /// The branch has `commits` commits that the base branch does not contain.
@@ -83,9 +83,9 @@ impl Repo {
     /// Opens the git checkout that contains `root` for a parallel run.
     ///
     /// Rejects a directory that is not inside a git work tree, a detached
-    /// HEAD, a branch without commits, changes to tracked files (staged or
-    /// not; untracked files are fine) and a git without a committer identity,
-    /// which merge commits need. The current branch becomes the base branch.
+    /// HEAD, a branch without commits and a merge in progress. Also rejects
+    /// staged or unstaged changes to tracked files, but untracked files are
+    /// fine. Git must have a committer identity, because merges make commits. The current branch becomes the base branch.
     /// Adds the run directory to `.git/info/exclude` unless it is ignored.
     pub(crate) fn open_for_parallel(root: &Path) -> Result<Repo, WorktreeError> {
         let root = fs::canonicalize(root).map_err(|source| WorktreeError::Io {
@@ -103,13 +103,7 @@ impl Repo {
                 branch: base,
             });
         }
-        let files = tracked_changes(&git)?;
-        if !files.is_empty() {
-            return Err(WorktreeError::Dirty {
-                path: toplevel,
-                files,
-            });
-        }
+        ensure_clean(&git, &toplevel)?;
         check_identity(&git, &toplevel)?;
 
         let repo = Repo {
@@ -194,10 +188,12 @@ impl Repo {
     /// `AlreadyMerged` and changes nothing, so no branch is merged twice.
     ///
     /// Errors leave the branch, its worktree and the base branch as they
-    /// were. Besides git failures they are: the branch is missing, the main
-    /// checkout left the base branch or has changes to tracked files, or the
-    /// branch changes files in the run directory, which a merge could
-    /// overwrite even where git ignores them.
+    /// were. Besides git failures, these are errors: a missing branch, a main
+    /// checkout that left the base branch, has a merge in progress or has
+    /// changes to tracked files. A branch that changes files in the run
+    /// directory is an error too, because a merge overwrites ignored files.
+    /// Git itself rejects a merge that would overwrite an untracked file in
+    /// the main checkout, which is returned as a git failure.
     pub(crate) fn merge(&self, ticket: &str) -> Result<MergeOutcome, WorktreeError> {
         validate_ticket_id(ticket)?;
         let branch = branch_name(ticket);
@@ -339,14 +335,7 @@ impl Repo {
                 current,
             });
         }
-        let files = tracked_changes(&self.git)?;
-        if !files.is_empty() {
-            return Err(WorktreeError::Dirty {
-                path: self.toplevel.clone(),
-                files,
-            });
-        }
-        Ok(())
+        ensure_clean(&self.git, &self.toplevel)
     }
 
     /// Aborts a failed merge and returns its conflicting files, or the
@@ -472,6 +461,26 @@ fn tip_of(git: &Git, reference: &str) -> Result<Option<String>, WorktreeError> {
     }
 }
 
+/// Fails if a merge is in progress or tracked files have changes.
+///
+/// A merge in progress may be a person resolving a conflict by hand, so it
+/// is reported and never aborted here.
+fn ensure_clean(git: &Git, path: &Path) -> Result<(), WorktreeError> {
+    if tip_of(git, "MERGE_HEAD")?.is_some() {
+        return Err(WorktreeError::MergeInProgress {
+            path: path.to_path_buf(),
+        });
+    }
+    let files = tracked_changes(git)?;
+    if !files.is_empty() {
+        return Err(WorktreeError::Dirty {
+            path: path.to_path_buf(),
+            files,
+        });
+    }
+    Ok(())
+}
+
 /// Lists tracked files with staged or unstaged changes, relative to the top
 /// of the work tree.
 fn tracked_changes(git: &Git) -> Result<Vec<String>, WorktreeError> {
@@ -559,7 +568,7 @@ fn canonical_dir(dir: &Path) -> Result<Option<PathBuf>, WorktreeError> {
     }
 }
 
-/// Whether anything, even a dangling symbolic link, exists at `path`.
+/// Returns whether anything, even a dangling symbolic link, is at `path`.
 fn entry_exists(path: &Path) -> Result<bool, WorktreeError> {
     match fs::symlink_metadata(path) {
         Ok(_) => Ok(true),
@@ -572,7 +581,7 @@ fn entry_exists(path: &Path) -> Result<bool, WorktreeError> {
     }
 }
 
-/// Whether `path` is a symbolic link; a missing path is not.
+/// Returns whether `path` is a symbolic link. A missing path is not.
 fn is_symlink(path: &Path) -> Result<bool, WorktreeError> {
     match fs::symlink_metadata(path) {
         Ok(metadata) => Ok(metadata.file_type().is_symlink()),

@@ -191,6 +191,34 @@ fn open_rejects_branch_without_commits() {
 }
 
 #[test]
+fn open_rejects_merge_in_progress() {
+    let fixture = Fixture::new();
+    git(&fixture.root, &["checkout", "-q", "-b", "side"]);
+    fs::write(fixture.root.join("shared.txt"), "side\n").expect("write");
+    git(&fixture.root, &["commit", "-q", "-am", "Side"]);
+    git(&fixture.root, &["checkout", "-q", "main"]);
+    fs::write(fixture.root.join("shared.txt"), "main\n").expect("write");
+    git(&fixture.root, &["commit", "-q", "-am", "Main"]);
+    let merge = Command::new("git")
+        .arg("-C")
+        .arg(&fixture.root)
+        .args(["merge", "-q", "side"])
+        .output()
+        .expect("git runs");
+    assert!(!merge.status.success(), "the merge conflicts");
+
+    let error = Repo::open_for_parallel(&fixture.root).expect_err("merge in progress");
+    assert!(
+        matches!(error, WorktreeError::MergeInProgress { .. }),
+        "{error:?}"
+    );
+    assert!(
+        fixture.root.join(".git/MERGE_HEAD").exists(),
+        "the merge is not aborted"
+    );
+}
+
+#[test]
 fn open_uses_current_branch_as_base() {
     let fixture = Fixture::new();
     git(&fixture.root, &["checkout", "-q", "-b", "feature"]);
@@ -373,6 +401,23 @@ fn merge_rejects_changed_base_branch() {
         panic!("expected BranchChanged, got {error:?}");
     };
     assert_eq!(current, "other");
+}
+
+#[test]
+fn merge_fails_on_untracked_file_in_the_way() {
+    let fixture = Fixture::new();
+    let repo = fixture.open();
+    let path = repo.create(Path::new(WORKTREES), "a").expect("create");
+    complete(&path, "a", "a.txt", "from a\n");
+    fs::write(fixture.root.join("a.txt"), "untracked\n").expect("write");
+    let head = fixture.head();
+
+    let error = repo.merge("a").expect_err("untracked file in the way");
+    assert!(matches!(error, WorktreeError::Git { .. }), "{error:?}");
+    assert_eq!(fixture.head(), head);
+    let text = fs::read_to_string(fixture.root.join("a.txt")).expect("read");
+    assert_eq!(text, "untracked\n");
+    assert!(!fixture.root.join(".git/MERGE_HEAD").exists());
 }
 
 #[test]
