@@ -46,7 +46,7 @@ pub(crate) enum WorktreeError {
     )]
     MergeInProgress { path: PathBuf },
 
-    #[error("git in {path} has no committer identity; set user.name and user.email: {stderr}")]
+    #[error("git in {path} has no identity for commits; set user.name and user.email: {stderr}")]
     NoIdentity { path: PathBuf, stderr: String },
 
     #[error("invalid ticket id {id:?}: {reason}")]

@@ -27,6 +27,11 @@ impl Repo {
     /// Lists the worktrees registered under `worktrees_dir` and the
     /// `ralph/*` branches, one entry per ticket in id order. Names that are
     /// not valid ticket ids are logged and skipped. Changes nothing.
+    ///
+    /// After a crash, a `Merged` or `Empty` branch contains no work that the
+    /// base branch lacks, so it and its worktree can be removed. An
+    /// `Unmerged` branch is merged if its session completed, and kept
+    /// otherwise.
     pub(crate) fn leftovers(&self, worktrees_dir: &Path) -> Result<Vec<Leftover>, WorktreeError> {
         let mut found: BTreeMap<String, Leftover> = BTreeMap::new();
 

@@ -85,8 +85,10 @@ impl Repo {
     /// Rejects a directory that is not inside a git work tree, a detached
     /// HEAD, a branch without commits and a merge in progress. Also rejects
     /// staged or unstaged changes to tracked files, but untracked files are
-    /// fine. Git must have a committer identity, because merges make commits. The current branch becomes the base branch.
-    /// Adds the run directory to `.git/info/exclude` unless it is ignored.
+    /// fine. Git must have a committer identity, because merges make commits.
+    ///
+    /// The current branch becomes the base branch. The run directory is
+    /// added to `.git/info/exclude` unless git already ignores it.
     pub(crate) fn open_for_parallel(root: &Path) -> Result<Repo, WorktreeError> {
         let root = fs::canonicalize(root).map_err(|source| WorktreeError::Io {
             action: "open project directory",
@@ -345,14 +347,15 @@ impl Repo {
         args: [&str; 6],
         output: &std::process::Output,
     ) -> Result<MergeOutcome, WorktreeError> {
+        // Abort even if listing the conflicts fails, so that the main
+        // checkout is never left in the middle of a merge.
         let unmerged = self
             .git
-            .run(["diff", "--name-only", "-z", "--diff-filter=U"])?;
-        let files = split_nul(&unmerged);
-        let in_progress = tip_of(&self.git, "MERGE_HEAD")?.is_some();
-        if in_progress {
+            .run(["diff", "--name-only", "-z", "--diff-filter=U"]);
+        if tip_of(&self.git, "MERGE_HEAD")?.is_some() {
             self.git.run(["merge", "--abort"])?;
         }
+        let files = split_nul(&unmerged?);
         if files.is_empty() {
             return Err(self.git.failure(args, output));
         }
@@ -498,16 +501,19 @@ fn tracked_changes(git: &Git) -> Result<Vec<String>, WorktreeError> {
         .collect())
 }
 
-/// Fails unless git can make commits, which needs a committer identity.
+/// Fails unless git can make commits, which needs an author and a committer
+/// identity.
 fn check_identity(git: &Git, path: &Path) -> Result<(), WorktreeError> {
-    let output = git.output(["var", "GIT_COMMITTER_IDENT"])?;
-    if output.status.success() {
-        return Ok(());
+    for variable in ["GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"] {
+        let output = git.output(["var", variable])?;
+        if !output.status.success() {
+            return Err(WorktreeError::NoIdentity {
+                path: path.to_path_buf(),
+                stderr: stderr_of(&output),
+            });
+        }
     }
-    Err(WorktreeError::NoIdentity {
-        path: path.to_path_buf(),
-        stderr: stderr_of(&output),
-    })
+    Ok(())
 }
 
 /// Splits NUL-terminated git output into its fields.

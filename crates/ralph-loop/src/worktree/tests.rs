@@ -218,6 +218,54 @@ fn open_rejects_merge_in_progress() {
     );
 }
 
+/// Set in the child process of `open_rejects_missing_identity` to the
+/// repository it opens.
+const NO_IDENTITY_REPO: &str = "RALPH_LOOP_TEST_NO_IDENTITY_REPO";
+
+/// Runs the check in a child process of this test binary, because the
+/// identity comes from the environment and the global git configuration,
+/// which this process must not change.
+#[test]
+fn open_rejects_missing_identity() {
+    if let Some(root) = std::env::var_os(NO_IDENTITY_REPO) {
+        let error = Repo::open_for_parallel(Path::new(&root)).expect_err("no identity");
+        assert!(
+            matches!(error, WorktreeError::NoIdentity { .. }),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("user.email"), "{error}");
+        return;
+    }
+
+    let fixture = Fixture::new();
+    git(&fixture.root, &["config", "--unset", "user.name"]);
+    git(&fixture.root, &["config", "--unset", "user.email"]);
+    // Without this, git makes up an identity from the host name when it can.
+    git(&fixture.root, &["config", "user.useConfigOnly", "true"]);
+    let home = tempfile::tempdir().expect("temp home");
+    let mut child = Command::new(std::env::current_exe().expect("test binary"));
+    child
+        .args(["--exact", "worktree::tests::open_rejects_missing_identity"])
+        .env(NO_IDENTITY_REPO, &fixture.root)
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path())
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1");
+    for variable in [
+        "EMAIL",
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+    ] {
+        child.env_remove(variable);
+    }
+    let output = child.output().expect("run test binary");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "child failed: {stdout}");
+    assert!(stdout.contains("1 passed"), "{stdout}");
+}
+
 #[test]
 fn open_uses_current_branch_as_base() {
     let fixture = Fixture::new();
