@@ -809,3 +809,154 @@ fn subdirectory_project_maps_into_worktree() {
         "{exclude}"
     );
 }
+
+/// Agent processes of a test, killed and reaped on drop so that a failing
+/// test leaves none behind.
+struct Agents {
+    running: Vec<(String, Vec<&'static str>, std::process::Child)>,
+}
+
+impl Drop for Agents {
+    fn drop(&mut self) {
+        for (_, _, child) in &mut self.running {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Starts an agent in `worktree` that writes `<ticket>.txt`, closes its
+/// ticket and commits both.
+fn spawn_agent(worktree: &Path, ticket: &str) -> std::process::Child {
+    let script = r#"
+        printf '%s\n' "$TICKET" > "$TICKET.txt"
+        printf -- '---\nid: %s\nstatus: closed\n---\n' "$TICKET" > ".tickets/$TICKET.md"
+        git add -A && git commit -q -m "Do $TICKET"
+    "#;
+    Command::new("sh")
+        .args(["-c", script])
+        .current_dir(worktree)
+        .env("TICKET", ticket)
+        .env("GIT_AUTHOR_NAME", "Test Agent")
+        .env("GIT_AUTHOR_EMAIL", "agent@example.invalid")
+        .env("GIT_COMMITTER_NAME", "Test Agent")
+        .env("GIT_COMMITTER_EMAIL", "agent@example.invalid")
+        .spawn()
+        .expect("spawn agent")
+}
+
+/// Drives a small parallel run: selection picks tickets with disjoint
+/// components, real agent processes commit in their worktrees while
+/// finished ones are merged into the main checkout.
+#[test]
+fn parallel_run_merges_every_ticket() {
+    use crate::select::{Candidate, select};
+
+    const PARALLEL: usize = 4;
+    let pool = ["api", "cli", "docs", "tests", "config"];
+    let tickets: Vec<(String, Vec<&'static str>)> = (0..24)
+        .map(|i| {
+            let components = match i % 6 {
+                0 => vec![],
+                1 => vec![pool[i % 5], pool[(i + 1) % 5]],
+                _ => vec![pool[i % 5]],
+            };
+            (format!("t{i:02}"), components)
+        })
+        .collect();
+
+    let fixture = Fixture::new();
+    for (ticket, _) in &tickets {
+        let path = ticket_file(&fixture.root, ticket);
+        fs::write(path, ticket_text(ticket, "open")).expect("write ticket");
+    }
+    git(&fixture.root, &["add", "-A"]);
+    git(&fixture.root, &["commit", "-q", "-m", "Add backlog"]);
+    let repo = fixture.open();
+    let dir = Path::new(WORKTREES);
+
+    let mut agents = Agents {
+        running: Vec::new(),
+    };
+    let mut pending: Vec<&(String, Vec<&'static str>)> = tickets.iter().collect();
+    let mut merged = 0;
+    let mut max_active = 0;
+    while merged < tickets.len() {
+        let ready: Vec<Candidate<'_>> = pending
+            .iter()
+            .map(|(id, components)| Candidate {
+                id,
+                components: components.clone(),
+            })
+            .collect();
+        let active: Vec<Candidate<'_>> = agents
+            .running
+            .iter()
+            .map(|(id, components, _)| Candidate {
+                id,
+                components: components.clone(),
+            })
+            .collect();
+        let slots = PARALLEL - active.len();
+        let picked: Vec<String> = select(&ready, &active, slots, false)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        drop(active);
+
+        for ticket in picked {
+            let index = pending
+                .iter()
+                .position(|(id, _)| *id == ticket)
+                .expect("pending");
+            let components = pending.remove(index).1.clone();
+            for (other, other_components, _) in &agents.running {
+                let shared = components.iter().any(|c| other_components.contains(c));
+                assert!(!shared, "{ticket} shares a component with {other}");
+                let untagged = components.is_empty() || other_components.is_empty();
+                assert!(!untagged, "untagged {ticket} or {other} ran beside another");
+            }
+            let worktree = repo.create(dir, &ticket).expect("create");
+            let child = spawn_agent(&worktree, &ticket);
+            agents.running.push((ticket, components, child));
+        }
+        max_active = max_active.max(agents.running.len());
+
+        let finished = agents
+            .running
+            .iter_mut()
+            .position(|(_, _, child)| child.try_wait().expect("wait").is_some());
+        let Some(position) = finished else {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            continue;
+        };
+        let (ticket, _, mut child) = agents.running.remove(position);
+        assert!(
+            child.wait().expect("wait").success(),
+            "agent for {ticket} failed"
+        );
+        let text = fs::read_to_string(ticket_file(&fixture.worktree(&ticket), &ticket))
+            .expect("ticket in worktree");
+        assert!(text.contains("status: closed"), "{ticket}: {text}");
+        let outcome = repo.merge(&ticket).expect("merge");
+        assert!(
+            matches!(outcome, MergeOutcome::Merged { .. }),
+            "{ticket}: {outcome:?}"
+        );
+        repo.remove(dir, &ticket, false).expect("remove");
+        merged += 1;
+    }
+
+    assert!(max_active > 1, "sessions ran in parallel");
+    for (ticket, _) in &tickets {
+        assert!(
+            fixture.root.join(format!("{ticket}.txt")).is_file(),
+            "{ticket}"
+        );
+        let text = fs::read_to_string(ticket_file(&fixture.root, ticket)).expect("ticket");
+        assert!(text.contains("status: closed"), "{ticket}: {text}");
+    }
+    assert!(repo.leftovers(dir).expect("leftovers").is_empty());
+    assert_eq!(fixture.branches().trim(), "main");
+    assert!(fixture.tracked_changes().is_empty());
+}
