@@ -69,6 +69,7 @@ mod discover;
 mod error;
 mod lines;
 mod load;
+mod order;
 mod parse;
 mod read;
 mod status;
@@ -93,10 +94,7 @@ pub use write::set_status;
 /// that do not skip a ticket are ignored here.
 pub fn read_ticket(path: &Path) -> Result<Ticket, Error> {
     let outcome = read::Reader::new()
-        .read(path)
-        .map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        .read(path.to_path_buf())
+        .map_err(|(path, source)| Error::Read { path, source })?;
     outcome.ticket.map_err(Error::Invalid)
 }

@@ -2,9 +2,13 @@
 
 use std::ffi::OsStr;
 use std::fs;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::thread;
+use std::sync::Mutex;
+use std::{mem, thread};
+
+use rustix::fs::{Mode, OFlags};
 
 use crate::read::Reader;
 use crate::{Error, Ticket, Warning, WarningKind};
@@ -12,10 +16,7 @@ use crate::{Error, Ticket, Warning, WarningKind};
 /// Below this many files, a second reader thread costs more than it saves.
 const PARALLEL_MIN: usize = 512;
 
-/// The readers that load a large directory in parallel.
-const READER_THREADS: usize = 2;
-
-/// Returns the ticket files of `dir` in file-name order: the `*.md` files,
+/// Returns the ticket files of `dir`, in directory order: the `*.md` files,
 /// without hidden ones (names that start with `.`) and directories.
 pub(crate) fn list_ticket_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let read_dir_error = |source| Error::ReadDir {
@@ -34,7 +35,6 @@ pub(crate) fn list_ticket_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         }
         paths.push(entry.path());
     }
-    paths.sort_unstable();
     Ok(paths)
 }
 
@@ -43,44 +43,56 @@ fn is_ticket_name(name: &OsStr) -> bool {
     name.ends_with(b".md") && !name.starts_with(b".")
 }
 
-/// Reads every file in `paths`, returning the tickets and every problem
-/// found, both in the order of `paths`.
-pub(crate) fn read_files(paths: &[PathBuf]) -> (Vec<Ticket>, Vec<Warning>) {
-    if paths.len() < PARALLEL_MIN {
-        return read_chunk(paths);
-    }
-    let chunk_size = paths.len().div_ceil(READER_THREADS);
-    thread::scope(|scope| {
-        let workers: Vec<_> = paths
-            .chunks(chunk_size)
-            .map(|chunk| {
-                let spawned = thread::Builder::new()
-                    .name("ticket-reader".into())
-                    .spawn_scoped(scope, || read_chunk(chunk));
-                (chunk, spawned)
-            })
-            .collect();
+/// Opens `dir` for [`read_files`].
+pub(crate) fn open_dir(dir: &Path) -> Result<OwnedFd, Error> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    rustix::fs::open(dir, flags, Mode::empty()).map_err(|errno| Error::ReadDir {
+        path: dir.to_path_buf(),
+        source: errno.into(),
+    })
+}
 
-        let mut tickets = Vec::with_capacity(paths.len());
-        let mut warnings = Vec::new();
-        for (chunk, spawned) in workers {
-            // Without a thread the chunk is read on this one.
-            let (more_tickets, more_warnings) = match spawned {
-                Ok(handle) => handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                Err(_) => read_chunk(chunk),
-            };
-            tickets.extend(more_tickets);
-            warnings.extend(more_warnings);
-        }
+/// Reads every file in `paths`, which all lie in the open directory `dir`,
+/// returning the tickets and every problem found.
+pub(crate) fn read_files(
+    dir: BorrowedFd<'_>,
+    mut paths: Vec<PathBuf>,
+) -> (Vec<Ticket>, Vec<Warning>) {
+    if paths.len() < PARALLEL_MIN {
+        return read_chunk(dir, paths, 0);
+    }
+
+    // This thread reads the first half into a vector with room for all the
+    // tickets, and a second thread reads the rest. The rest waits in a slot
+    // so this thread can take it back if the second thread cannot start.
+    let total = paths.len();
+    let second_half = Mutex::new(paths.split_off(total / 2));
+    let take_second_half =
+        || mem::take(&mut *second_half.lock().unwrap_or_else(|e| e.into_inner()));
+    thread::scope(|scope| {
+        let spawned = thread::Builder::new()
+            .name("ticket-reader".into())
+            .spawn_scoped(scope, || read_chunk(dir, take_second_half(), 0));
+        let (mut tickets, mut warnings) = read_chunk(dir, paths, total);
+        let (more_tickets, more_warnings) = match spawned {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => read_chunk(dir, take_second_half(), 0),
+        };
+        tickets.extend(more_tickets);
+        warnings.extend(more_warnings);
         (tickets, warnings)
     })
 }
 
-fn read_chunk(paths: &[PathBuf]) -> (Vec<Ticket>, Vec<Warning>) {
-    let mut reader = Reader::new();
-    let mut tickets = Vec::with_capacity(paths.len());
+fn read_chunk(
+    dir: BorrowedFd<'_>,
+    paths: Vec<PathBuf>,
+    capacity: usize,
+) -> (Vec<Ticket>, Vec<Warning>) {
+    let mut reader = Reader::in_dir(dir);
+    let mut tickets = Vec::with_capacity(capacity.max(paths.len()));
     let mut warnings = Vec::new();
     for path in paths {
         match reader.read(path) {
@@ -91,8 +103,8 @@ fn read_chunk(paths: &[PathBuf]) -> (Vec<Ticket>, Vec<Warning>) {
                     Err(warning) => warnings.push(warning),
                 }
             }
-            Err(error) => warnings.push(Warning {
-                path: path.clone(),
+            Err((path, error)) => warnings.push(Warning {
+                path,
                 line: None,
                 kind: WarningKind::Unreadable(error.to_string()),
             }),

@@ -86,6 +86,7 @@ pub fn ready(dir: &Path, args: &Args) -> anyhow::Result<Exit> {
         }
         Ok(())
     })?;
+    super::discard(backlog);
     Ok(Exit::Success)
 }
 
@@ -109,6 +110,8 @@ pub fn blocked(dir: &Path, args: &Args) -> anyhow::Result<Exit> {
         }
         Ok(())
     })?;
+    drop(blocked);
+    super::discard(backlog);
     Ok(Exit::Success)
 }
 
