@@ -1,10 +1,9 @@
 //! One parsed snapshot of a tickets directory.
 
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use crate::cycles::Graph;
-use crate::load::{list_ticket_files, open_dir, read_files};
+use crate::load::load_dir;
 use crate::order::{self, IdEntry, compare_id, id_key};
 use crate::{Error, Status, Ticket, Warning, WarningKind};
 
@@ -35,10 +34,12 @@ impl Backlog {
     /// share an id, are left out and reported by [`Backlog::warnings`]. Only
     /// failing to list the directory is an error.
     pub fn load(tickets_dir: &Path) -> Result<Backlog, Error> {
-        let dir = open_dir(tickets_dir)?;
-        let paths = list_ticket_files(tickets_dir)?;
-        let (tickets, warnings) = read_files(dir.as_fd(), paths);
-        Ok(Backlog::from_tickets(tickets_dir, tickets, warnings))
+        let found = load_dir(tickets_dir)?;
+        Ok(Backlog::from_tickets(
+            tickets_dir,
+            found.tickets,
+            found.warnings,
+        ))
     }
 
     /// Builds a backlog from tickets read elsewhere, applying the same
