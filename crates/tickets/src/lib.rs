@@ -14,7 +14,7 @@
 //! ```
 //!
 //! [`find_dir`] locates the directory, [`Backlog::load`] reads it once, and
-//! the [`Backlog`] then answers what is ready, what is blocked and by what,
+//! the [`Backlog`] then reports what is ready, what is blocked and by what,
 //! and which tickets depend on each other in a cycle. [`set_status`] changes
 //! one ticket's status without touching any other byte of its file.
 //!

@@ -114,7 +114,7 @@ fn read_parallel(
             batch.push(path?);
             if batch.len() == BATCH {
                 let full = mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                // `receiver` outlives this loop, so sending cannot fail.
+                // `send` fails only once `receiver` is dropped, after the scope.
                 let _ = sender.send(full);
             }
         }

@@ -10,7 +10,7 @@ use crate::{Status, Ticket, Warning, WarningKind};
 /// The line that opens and closes the front matter.
 pub(crate) const DELIMITER: &[u8] = b"---";
 
-/// How the bytes handed to [`parse`] relate to the whole file.
+/// The extent of the bytes handed to [`parse`], relative to the whole file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum End {
     /// The file may go on past these bytes.

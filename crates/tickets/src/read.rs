@@ -17,8 +17,8 @@ const FIRST_READ: usize = 16 * 1024;
 /// Reads ticket files into one buffer that is reused from file to file.
 pub(crate) struct Reader<'dir> {
     buffer: Vec<u8>,
-    /// The directory that holds the files, opened, if the files are read
-    /// from one directory.
+    /// The open directory of the files, when all of them lie in one
+    /// directory.
     dir: Option<BorrowedFd<'dir>>,
 }
 

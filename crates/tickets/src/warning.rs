@@ -7,7 +7,7 @@ use std::path::PathBuf;
 /// matter and the title line must lie within them.
 ///
 /// Front matter is a dozen short lines, so this bound only matters for files
-/// that are not tickets; it keeps a stray large file from costing its full
+/// that are not tickets. It keeps a stray large file from costing its full
 /// size in memory and time.
 pub const HEAD_LIMIT: usize = 1024 * 1024;
 
@@ -21,7 +21,7 @@ pub struct Warning {
     pub path: PathBuf,
     /// The 1-based line the problem is on, if it is on one line.
     pub line: Option<usize>,
-    /// What is wrong.
+    /// The kind of problem.
     pub kind: WarningKind,
 }
 

@@ -39,7 +39,7 @@ fn spec() -> impl Strategy<Value = Spec> {
     })
 }
 
-/// A backlog: for each pool index, maybe a ticket.
+/// Generates a backlog: for each pool index, maybe a ticket.
 fn backlog_specs() -> impl Strategy<Value = Vec<Option<Spec>>> {
     prop::collection::vec(prop::option::weighted(0.7, spec()), ID_POOL)
 }

@@ -158,7 +158,7 @@ fn id_field_wins_over_file_name() {
 }
 
 /// Many processes change one ticket at once while this test, as an outside
-/// reader, checks that every version it sees is a whole file.
+/// reader, checks that every version it reads is a whole file.
 #[test]
 fn concurrent_updates_never_tear_file() {
     let project = Project::new();

@@ -34,8 +34,9 @@ pub fn run(dir: &Path, args: &Args) -> anyhow::Result<Exit> {
     if cycles.is_empty() {
         return Ok(Exit::Success);
     }
+    let noun = if cycles.len() == 1 { "cycle" } else { "cycles" };
     eprintln!(
-        "error: found {} dependency cycles; their tickets stay blocked until a dependency is removed",
+        "error: found {} dependency {noun}; their tickets stay blocked until a dependency is removed",
         cycles.len()
     );
     Ok(Exit::Error)

@@ -10,7 +10,7 @@ use crate::exit::Exit;
 /// The ticket to update.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Ticket id, or a part of one that matches a single ticket
+    /// Ticket id, or part of an id that matches only one ticket
     id: String,
 }
 
