@@ -101,3 +101,17 @@ fn missing_tickets_dir_is_error() {
         "error: no .tickets directory found (searched parent directories)\n"
     );
 }
+
+#[test]
+fn missing_directory_flag_is_error() {
+    let project = Project::new();
+    let missing = project.path().join("missing");
+
+    let mut command = ralph_loop(project.path());
+    command.arg("-C").arg(&missing);
+    let run = run(command.args(["tickets", "ready"]));
+
+    assert_eq!(run.code(), Some(1));
+    let expected = format!("error: directory not found: {}\n", missing.display());
+    assert_eq!(run.stderr, expected);
+}

@@ -356,3 +356,23 @@ fn other_files_are_ignored() {
     assert_eq!(run.stdout, good_lines());
     assert_eq!(run.stderr, "");
 }
+
+#[test]
+fn many_warnings_are_capped() {
+    let project = project_with("no front matter");
+    for index in 0..59 {
+        project.write(&format!("junk-{index:02}.md"), "no front matter");
+    }
+
+    let quiet = project.tickets(&["ready"]);
+    let verbose = project.tickets(&["-v", "ready"]);
+
+    assert_eq!(quiet.stdout, good_lines());
+    assert_eq!(quiet.stderr.lines().count(), 51, "{}", quiet.stderr);
+    let last = quiet.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("10 more problems in ticket files not shown"),
+        "{last}"
+    );
+    assert_eq!(verbose.stderr.lines().count(), 60, "{}", verbose.stderr);
+}

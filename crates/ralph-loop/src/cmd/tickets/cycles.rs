@@ -1,6 +1,6 @@
 //! `ralph-loop tickets cycles`.
 
-use std::path::Path;
+use tickets::Backlog;
 
 use super::output::to_stdout;
 use crate::exit::Exit;
@@ -15,8 +15,7 @@ pub struct Args {
 
 /// Prints each dependency cycle as `a -> b -> a`, where each ticket depends
 /// on the next, and exits 1 if there is any.
-pub fn run(dir: &Path, args: &Args) -> anyhow::Result<Exit> {
-    let backlog = super::load(dir)?;
+pub fn run(backlog: Backlog, args: &Args) -> anyhow::Result<Exit> {
     let cycles = backlog.cycles();
 
     to_stdout(|out| {

@@ -1,9 +1,7 @@
 //! `ralph-loop tickets start|close|reopen`.
 
-use std::path::Path;
-
 use anyhow::Context;
-use tickets::{Error, Status};
+use tickets::{Backlog, Error, Status};
 
 use crate::exit::Exit;
 
@@ -18,8 +16,7 @@ pub struct Args {
 ///
 /// A missing or ambiguous id is reported as tk reports it, `Error: ...` on
 /// stderr with exit status 1.
-pub fn run(dir: &Path, args: &Args, status: Status) -> anyhow::Result<Exit> {
-    let backlog = super::load(dir)?;
+pub fn run(backlog: &Backlog, args: &Args, status: Status) -> anyhow::Result<Exit> {
     let ticket = match backlog.resolve(&args.id) {
         Ok(ticket) => ticket,
         Err(error @ (Error::TicketNotFound { .. } | Error::AmbiguousId { .. })) => {
