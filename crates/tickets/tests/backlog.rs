@@ -238,3 +238,58 @@ fn load_reports_missing_dir() {
     assert!(matches!(error, Error::ReadDir { .. }));
     assert!(error.to_string().contains("nope"), "{error}");
 }
+
+#[test]
+fn title_without_final_newline_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.md");
+    fs::write(&path, "---\nid: a\nstatus: open\n---\n# Last line").unwrap();
+
+    let ticket = read_ticket(&path).unwrap();
+
+    assert_eq!(ticket.title, "Last line");
+}
+
+#[test]
+fn text_before_front_matter_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.md");
+    fs::write(
+        &path,
+        "id: wrong\n\n---\nid: a\nstatus: open\n---\n# Title\n",
+    )
+    .unwrap();
+
+    let ticket = read_ticket(&path).unwrap();
+
+    assert_eq!(ticket.id, "a");
+}
+
+#[test]
+fn title_is_first_hash_line_after_front_matter() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.md");
+    let text =
+        "# Not this\n---\nid: a\nstatus: open\n---\n\n## Nor this\n#Nor\n# This one\n# Later\n";
+    fs::write(&path, text).unwrap();
+
+    let ticket = read_ticket(&path).unwrap();
+
+    assert_eq!(ticket.title, "This one");
+}
+
+#[test]
+fn long_body_before_title_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.md");
+    let filler = "filler line\n".repeat(10_000);
+    fs::write(
+        &path,
+        format!("---\nid: a\nstatus: open\n---\n{filler}# Far title\n"),
+    )
+    .unwrap();
+
+    let ticket = read_ticket(&path).unwrap();
+
+    assert_eq!(ticket.title, "Far title");
+}

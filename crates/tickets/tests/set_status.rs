@@ -141,3 +141,19 @@ fn missing_file_is_read_error() {
 
     assert!(matches!(error, Error::Read { .. }));
 }
+
+#[test]
+fn owner_survives() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), b"---\nid: t\nstatus: open\n---\n");
+    // Changing the owner needs root; elsewhere there is nothing to check.
+    if std::os::unix::fs::chown(&path, Some(65534), Some(65534)).is_err() {
+        return;
+    }
+
+    set_status(&path, Status::Closed).unwrap();
+
+    let metadata = fs::metadata(&path).unwrap();
+    assert_eq!(metadata.uid(), 65534);
+    assert_eq!(metadata.gid(), 65534);
+}
