@@ -63,6 +63,8 @@
 //! Reading stops after the title line, so the body of a large file costs
 //! nothing; a file without a title is read to its end or to [`HEAD_LIMIT`].
 
+#![warn(missing_docs)]
+
 mod backlog;
 mod cycles;
 mod discover;
