@@ -60,12 +60,8 @@ impl<'dir> Reader<'dir> {
         match (self.dir, path.file_name()) {
             (Some(dir), Some(name)) => {
                 let flags = OFlags::RDONLY | OFlags::CLOEXEC;
-                Ok(File::from(rustix::fs::openat(
-                    dir,
-                    name,
-                    flags,
-                    Mode::empty(),
-                )?))
+                let fd = rustix::fs::openat(dir, name, flags, Mode::empty())?;
+                Ok(File::from(fd))
             }
             _ => File::open(path),
         }

@@ -63,10 +63,12 @@ fn replace_file(path: &Path, contents: &[u8]) -> Result<(), Error> {
 
     let written = (|| {
         temp.write_all(contents)?;
-        temp.set_permissions(metadata.permissions())?;
-        if temp.metadata()?.uid() != metadata.uid() || temp.metadata()?.gid() != metadata.gid() {
+        // The owner goes first, because changing it can clear mode bits.
+        let created = temp.metadata()?;
+        if (created.uid(), created.gid()) != (metadata.uid(), metadata.gid()) {
             std::os::unix::fs::fchown(&temp, Some(metadata.uid()), Some(metadata.gid()))?;
         }
+        temp.set_permissions(metadata.permissions())?;
         temp.sync_all()?;
         drop(temp);
         fs::rename(&temp_path, path)
