@@ -37,6 +37,14 @@
 //! Ready and blocked tickets are ordered by priority, then by id in byte
 //! order.
 //!
+//! # Ids
+//!
+//! The tk format does not define partial ids, so [`Backlog::resolve`] uses
+//! this rule: a ticket whose id equals the request wins; otherwise the one
+//! ticket whose id contains the request is the match. Several matches are an
+//! [`Error::AmbiguousId`] that lists them, and none is
+//! [`Error::TicketNotFound`].
+//!
 //! # Malformed files
 //!
 //! Loading never fails because of one file. Each problem becomes a
