@@ -33,7 +33,7 @@
 //! - Only `*.md` files count, not hidden ones (names starting with `.`).
 //!
 //! A ticket is ready when it is open or in progress and every id in its
-//! `deps` names a closed ticket; an id that names no ticket is not closed.
+//! `deps` names a closed ticket. An id that names no ticket is not closed.
 //! Ready and blocked tickets are ordered by priority, then by id in byte
 //! order.
 //!
@@ -100,7 +100,7 @@ pub use write::set_status;
 /// Parses the ticket file at `path`, for example to check a ticket's status
 /// after a session has worked on it.
 ///
-/// A file that [`Backlog::load`] would skip gives [`Error::Invalid`]; problems
+/// A file that [`Backlog::load`] would skip gives [`Error::Invalid`]. Problems
 /// that do not skip a ticket are ignored here.
 pub fn read_ticket(path: &Path) -> Result<Ticket, Error> {
     let outcome = read::Reader::new()
