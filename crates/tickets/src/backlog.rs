@@ -238,7 +238,7 @@ fn remove_duplicates(tickets: &mut Vec<Ticket>, by_id: &[IdEntry]) -> Vec<Warnin
                 line: None,
                 kind: WarningKind::DuplicateId {
                     id: tickets[index].id.clone(),
-                    kept: tickets[keep].path.clone(),
+                    kept_path: tickets[keep].path.clone(),
                 },
             });
         }

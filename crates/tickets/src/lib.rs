@@ -40,9 +40,9 @@
 //! # Ids
 //!
 //! The tk format does not define partial ids, so [`Backlog::resolve`] uses
-//! this rule: a ticket whose id equals the request wins; otherwise the one
-//! ticket whose id contains the request is the match. Several matches are an
-//! [`Error::AmbiguousId`] that lists them, and none is
+//! its own rule. A ticket whose id equals the request wins. Otherwise the
+//! one ticket whose id contains the request is the match. Several matches
+//! are an [`Error::AmbiguousId`] that lists them, and none is
 //! [`Error::TicketNotFound`].
 //!
 //! # Malformed files

@@ -98,11 +98,11 @@ fn duplicate_id_keeps_named_file() {
     let run = project.tickets(&["ready"]);
 
     assert_eq!(run.stdout, good_lines());
-    let kept = project.tickets_dir().join("good-1.md");
+    let kept_path = project.tickets_dir().join("good-1.md");
     let expected = format!(
         "{}: id `good-1` is also used by {}, which is kept; this file is skipped",
         copy.display(),
-        kept.display()
+        kept_path.display()
     );
     assert!(run.stderr.contains(&expected), "{}", run.stderr);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
