@@ -3,6 +3,7 @@
 
 mod cmd;
 mod exit;
+mod project;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
