@@ -5,6 +5,7 @@ mod agent;
 mod cmd;
 mod dispatch;
 mod exit;
+mod project;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
