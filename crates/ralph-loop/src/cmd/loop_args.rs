@@ -57,27 +57,25 @@ impl LoopArgs {
 }
 
 /// Finds the project: `-C DIR`, else the nearest ancestor holding `.tf/`,
-/// else the directory that holds the tickets directory.
-pub fn project(globals: &Globals) -> anyhow::Result<Project> {
-    let start = match &globals.directory {
-        Some(dir) => dir.clone(),
-        None => std::env::current_dir().context("failed to read the working directory")?,
+/// else the working directory. With `create`, makes `.tf/ralph/` there.
+pub fn project(globals: &Globals, create: bool) -> anyhow::Result<Project> {
+    let root = if create {
+        crate::project::find_or_create(globals)?
+    } else {
+        match crate::project::find(globals) {
+            Ok(root) => root,
+            Err(_) if globals.directory.is_none() => {
+                std::env::current_dir().context("failed to read the working directory")?
+            }
+            Err(error) => return Err(error),
+        }
     };
-    let start = start
-        .canonicalize()
-        .with_context(|| format!("directory not found: {}", start.display()))?;
-    let tickets = tickets::find_dir(&start)?;
-    let root = match &globals.directory {
-        Some(_) => start.clone(),
-        None => start
-            .ancestors()
-            .find(|dir| dir.join(".tf").is_dir())
-            .or_else(|| tickets.parent())
-            .unwrap_or(&start)
-            .to_owned(),
-    };
-    let ralph = root.join(".tf").join("ralph");
-    Ok(Project::new(&root, ralph, tickets))
+    let tickets = tickets::find_dir(&root)?;
+    Ok(Project::new(
+        &root,
+        crate::project::ralph_dir(&root),
+        tickets,
+    ))
 }
 
 /// Reads the config and applies the command-line overrides.

@@ -21,7 +21,7 @@ pub struct Args {
 
 /// Runs `ralph-loop run`.
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<Exit> {
-    let project = loop_args::project(globals)?;
+    let project = loop_args::project(globals, !args.loop_args.dry_run)?;
     let config = loop_args::config(&project, &args.loop_args)?;
     if args.loop_args.dry_run {
         loop_args::dry_run(&project, &config, false)?;

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use runlock::Verdict;
 use serde_json::{Value, json};
 use tickets::{Backlog, Status};
 
@@ -29,7 +30,7 @@ pub struct Args {
 
 /// Runs `ralph-loop status`.
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<Exit> {
-    let project = loop_args::project(globals)?;
+    let project = loop_args::project(globals, false)?;
     let config = Config::load(&project.config())?;
     let silence = Duration::from_millis(config.silence_threshold_ms);
     let lock = lock_json(&project, silence)?;
@@ -48,7 +49,23 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<Exit> {
 
 fn lock_json(project: &Project, silence: Duration) -> anyhow::Result<Value> {
     let status = runlock::status(&project.lock(), silence)?;
-    Ok(serde_json::to_value(&status)?)
+    let verdict = status.verdict.as_ref().map(|verdict| match verdict {
+        Verdict::Alive => "alive",
+        Verdict::Silent { .. } => "silent",
+        Verdict::OtherHost { .. } => "other_host",
+        Verdict::CannotTell { .. } => "cannot_tell",
+    });
+    Ok(json!({
+        "path": status.path,
+        "state": status.state,
+        "verdict": verdict,
+        "detail": status.verdict.as_ref().map(ToString::to_string),
+        "holder": status.holder,
+        "staleReason": status.stale_reason.as_ref().map(|reason| reason.as_str()),
+        "ageSeconds": status.age.map(|age| age.as_secs()),
+        "heartbeatSilenceSeconds": status.heartbeat_silence.map(|silence| silence.as_secs()),
+        "problem": status.problem,
+    }))
 }
 
 fn run_json(state: &State) -> Value {
@@ -177,5 +194,30 @@ fn render(report: &Value) -> String {
 }
 
 fn render_lock(lock: &Value) -> String {
-    lock.to_string()
+    let holder = &lock["holder"];
+    let silence = match lock["heartbeatSilenceSeconds"].as_u64() {
+        Some(seconds) => format!(", heartbeat {seconds}s ago"),
+        None => String::new(),
+    };
+    let owner = format!(
+        "run {} (pid {}, since {})",
+        holder["runId"].as_str().unwrap_or("?"),
+        holder["pid"],
+        holder["startedAt"].as_str().unwrap_or("?")
+    );
+    match lock["state"].as_str() {
+        Some("held") => {
+            let detail = lock["detail"].as_str().unwrap_or("held");
+            format!("held by {owner}: {detail}{silence}")
+        }
+        Some("stale") => {
+            let reason = lock["staleReason"].as_str().unwrap_or("its owner is gone");
+            format!("stale, left by {owner}: {reason}; the next run takes it over")
+        }
+        Some("unreadable") => {
+            let problem = lock["problem"].as_str().unwrap_or("unreadable");
+            format!("unreadable ({problem}); the next run moves it aside")
+        }
+        _ => "free".to_owned(),
+    }
 }

@@ -117,11 +117,14 @@ impl Engine {
                 reason,
                 ..
             } => {
-                tracing::warn!(
-                    "took over the run lock of run {} (pid {}): {reason:?}",
-                    previous.run_id,
-                    previous.pid
-                );
+                match previous {
+                    Some(previous) => tracing::warn!(
+                        "took over the run lock of run {} (pid {}): {reason}",
+                        previous.run_id,
+                        previous.pid
+                    ),
+                    None => tracing::warn!("took over the run lock: {reason}"),
+                }
                 lock
             }
             Acquisition::Busy(busy) => return Ok(Opening::Busy(busy)),

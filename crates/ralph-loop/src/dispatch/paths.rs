@@ -24,7 +24,7 @@ impl Project {
     }
 
     pub fn lock(&self) -> PathBuf {
-        self.ralph.join("dispatch-loop.lock")
+        self.ralph.join(runlock::LOCK_FILE_NAME)
     }
 
     pub fn state(&self) -> PathBuf {
