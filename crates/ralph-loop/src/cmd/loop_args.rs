@@ -10,6 +10,7 @@ use crate::dispatch::config::{Config, Overrides};
 use crate::dispatch::ids;
 use crate::dispatch::paths::Project;
 use crate::dispatch::plan;
+use crate::dispatch::report::print_stdout;
 use crate::dispatch::state::State;
 
 /// Options of `run` and `turn`.
@@ -136,38 +137,36 @@ pub fn check_program(program: &str, project: &Project) -> anyhow::Result<()> {
 pub fn dry_run(project: &Project, config: &Config, turn: bool) -> anyhow::Result<()> {
     let backlog = checked_backlog(project)?;
     let state = State::peek(&project.state());
-    let (settings, skip, started, active) = match &state {
-        Some(state) => (
-            state.settings.clone(),
-            state
-                .dispatched
-                .iter()
-                .map(String::as_str)
-                .collect::<HashSet<_>>(),
-            state.started_count,
-            state.active.len(),
-        ),
-        None => (
-            crate::dispatch::engine::settings_of(config),
-            HashSet::new(),
-            0,
-            0,
-        ),
+    let settings = match &state {
+        Some(state) => state.settings.clone(),
+        None => crate::dispatch::engine::settings_of(config),
     };
+    let dispatched: HashSet<&str> = state
+        .iter()
+        .flat_map(|state| state.dispatched.iter().map(String::as_str))
+        .collect();
+    let in_flight: HashSet<&str> = state
+        .iter()
+        .flat_map(|state| state.active.iter().map(|active| active.ticket.as_str()))
+        .collect();
+    let started = state.as_ref().map_or(0, |state| state.started_count);
     let left = settings.max_iterations.saturating_sub(started) as usize;
     let limit = if turn {
-        left.min((settings.parallel as usize).saturating_sub(active))
+        left.min((settings.parallel as usize).saturating_sub(in_flight.len()))
     } else {
         left
     };
-    let order = plan::plan(&backlog, &skip, limit);
+    let order = plan::plan(&backlog, &dispatched, &in_flight, limit);
     let what = if turn { "this turn" } else { "this run" };
-    println!(
-        "{} tickets would be dispatched by {what}, in order:",
+    let mut text = format!(
+        "{} tickets would be dispatched by {what}, in order:\n",
         order.len()
     );
     for ticket in order {
-        println!("{:<8} [P{}] {}", ticket.id, ticket.priority, ticket.title);
+        text.push_str(&format!(
+            "{:<8} [P{}] {}\n",
+            ticket.id, ticket.priority, ticket.title
+        ));
     }
-    Ok(())
+    print_stdout(&text)
 }

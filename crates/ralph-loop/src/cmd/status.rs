@@ -16,6 +16,7 @@ use crate::cmd::loop_args;
 use crate::dispatch::config::Config;
 use crate::dispatch::paths::Project;
 use crate::dispatch::progress::elapsed;
+use crate::dispatch::report::print_stdout;
 use crate::dispatch::session::{self, Probe, SessionFiles};
 use crate::dispatch::state::State;
 use crate::exit::Exit;
@@ -40,9 +41,9 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<Exit> {
     let run = state.as_ref().map(run_json);
     let report = json!({"lock": lock, "run": run, "active": active, "backlog": backlog});
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        print_stdout(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {
-        print!("{}", render(&report));
+        print_stdout(&render(&report))?;
     }
     Ok(Exit::Success)
 }
@@ -199,8 +200,9 @@ fn render_lock(lock: &Value) -> String {
         Some(seconds) => format!(", heartbeat {seconds}s ago"),
         None => String::new(),
     };
+    let members = holder["members"].as_array().map_or(0, Vec::len);
     let owner = format!(
-        "run {} (pid {}, since {})",
+        "run {} (pid {}, since {}, {members} session supervisors)",
         holder["runId"].as_str().unwrap_or("?"),
         holder["pid"],
         holder["startedAt"].as_str().unwrap_or("?")

@@ -506,6 +506,12 @@ impl Engine {
 
 /// Continues a saved run; its persisted settings win over config and flags.
 fn resume(mut state: State, lock: &RunLock, config: &Config) -> State {
+    if state.from_version_1 {
+        let settings = &mut state.settings;
+        settings.attempt_timeout_ms = config.attempt_timeout_ms;
+        settings.grace_period_ms = config.grace_period_ms;
+        settings.agent_command = config.agent_command.clone();
+    }
     if state.run_id != lock.run_id() {
         tracing::info!(
             "the state of run {} continues as run {}",

@@ -62,6 +62,20 @@ pub enum Termination {
 }
 
 impl Termination {
+    /// Returns the name the records use, such as `timeout-sigkill`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Termination::Exited => "exited",
+            Termination::Signaled => "signaled",
+            Termination::TimeoutSigterm => "timeout-sigterm",
+            Termination::TimeoutSigkill => "timeout-sigkill",
+            Termination::InterruptSigterm => "interrupt-sigterm",
+            Termination::InterruptSigkill => "interrupt-sigkill",
+            Termination::SpawnFailed => "spawn-failed",
+            Termination::Lost => "lost",
+        }
+    }
+
     /// Returns the outcome, given whether the ticket is closed now.
     pub fn outcome(self, exit_code: Option<i32>, ticket_closed: bool) -> Outcome {
         match self {
@@ -79,6 +93,24 @@ impl Termination {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_match_the_record_format() {
+        let all = [
+            Termination::Exited,
+            Termination::Signaled,
+            Termination::TimeoutSigterm,
+            Termination::TimeoutSigkill,
+            Termination::InterruptSigterm,
+            Termination::InterruptSigkill,
+            Termination::SpawnFailed,
+            Termination::Lost,
+        ];
+        for termination in all {
+            let json = serde_json::to_value(termination).unwrap();
+            assert_eq!(json, termination.as_str());
+        }
+    }
 
     #[test]
     fn only_exit_zero_and_closed_completes() {

@@ -6,16 +6,23 @@ use std::collections::HashSet;
 use tickets::{Backlog, Status, Ticket};
 
 /// Returns up to `limit` tickets in dispatch order, assuming every session
-/// closes its ticket, and skipping the ids in `skip` (already dispatched).
+/// closes its ticket. The ids in `skip` were dispatched already; those in
+/// `in_flight` count as closed.
 ///
 /// NOTE: with `parallel` above 1 sessions end in any order; the list is the
 /// serial order, which is the order launches start in.
-pub fn plan<'b>(backlog: &'b Backlog, skip: &HashSet<&str>, limit: usize) -> Vec<&'b Ticket> {
+pub fn plan<'b>(
+    backlog: &'b Backlog,
+    skip: &HashSet<&'b str>,
+    in_flight: &HashSet<&'b str>,
+    limit: usize,
+) -> Vec<&'b Ticket> {
     let mut closed: HashSet<&str> = backlog
         .tickets()
         .filter(|ticket| ticket.status == Status::Closed)
         .map(|ticket| ticket.id.as_str())
         .collect();
+    closed.extend(in_flight);
     let mut candidates: Vec<&Ticket> = backlog
         .tickets()
         .filter(|ticket| ticket.status != Status::Closed && !skip.contains(ticket.id.as_str()))

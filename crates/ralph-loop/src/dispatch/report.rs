@@ -87,3 +87,20 @@ fn describe(event: &Event) -> String {
         }
     }
 }
+
+/// Writes `text` to stdout. A closed pipe (as with `| head`) is not an
+/// error, because the reader has all it wanted.
+pub fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(error).context("failed to write to stdout"))
+        }
+        _ => Ok(()),
+    }
+}

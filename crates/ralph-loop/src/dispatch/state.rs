@@ -52,6 +52,11 @@ pub struct State {
     /// while its sessions are alive; `run` finds it busy.
     #[serde(default)]
     pub driven_by_turns: bool,
+    /// Set when the file was in the version-1 format, which kept only
+    /// `maxIterations` and `parallel`; the other settings then come from
+    /// the config.
+    #[serde(skip)]
+    pub from_version_1: bool,
 }
 
 /// The run-defining settings, fixed when the run starts.
@@ -109,6 +114,7 @@ impl State {
             active: Vec::new(),
             stopped_by_signal: None,
             driven_by_turns: false,
+            from_version_1: false,
         }
     }
 
@@ -232,6 +238,7 @@ fn parse_v1(value: &Value) -> Result<State, String> {
     let mut state = State::new(run_id, settings);
     state.started_at = started_at;
     state.started_count = number("startedCount", 0);
+    state.from_version_1 = true;
     let now = Timestamp::now();
     let lists = [
         ("completed", Outcome::Completed, "completed"),

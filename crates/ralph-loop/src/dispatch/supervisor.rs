@@ -159,8 +159,11 @@ fn supervise(
     record.sigil = copier.recv_timeout(Duration::from_secs(2)).unwrap_or(false);
     let _ = writeln!(
         log,
-        "=== session {} ended: {:?}, exit code {:?}, signal {:?}",
-        args.session, termination, record.exit_code, record.signal
+        "=== session {} ended: {}, exit code {:?}, signal {:?}",
+        args.session,
+        termination.as_str(),
+        record.exit_code,
+        record.signal
     );
     Ok(())
 }
