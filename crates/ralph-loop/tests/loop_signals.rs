@@ -130,3 +130,38 @@ fn run_between_turns_is_busy() {
         "the next turn must continue the run"
     );
 }
+
+#[test]
+fn second_signal_skips_the_grace() {
+    let project = TestProject::empty();
+    project.add_ticket("g-1", &[]);
+    let agent = [BIN, "__agent", "--behavior", "ignore-term", "{ticket}"];
+    // A grace period far beyond the wait below: only the second signal can
+    // end the run in time.
+    project.configure(&agent, json!({"gracePeriodMs": 600000}));
+
+    let run = project.spawn(&["run"]);
+    assert!(
+        wait_agents_started(&project, 1),
+        "the session did not start"
+    );
+    run.signal("TERM");
+    let log = project.ralph().join("logs/g-1.log");
+    std::thread::sleep(Duration::from_millis(300));
+    run.signal("TERM");
+    let output = run.wait_output(Duration::from_secs(30));
+
+    assert_eq!(
+        output.status.code(),
+        Some(143),
+        "stderr:\n{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        project.wait_no_processes(Duration::from_secs(2)),
+        Vec::<u32>::new()
+    );
+    let record = project.record_of("g-1");
+    assert_eq!(record["termination"], "interrupt-sigkill", "{record}");
+    assert!(log.exists());
+}

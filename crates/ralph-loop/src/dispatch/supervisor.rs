@@ -302,13 +302,18 @@ fn stop_agent(
         Event::Exited => true,
         Event::Signal | Event::Deadline => false,
     };
-    let termination = match (reason, exited) {
-        (StopReason::Timeout, true) => Termination::TimeoutSigterm,
-        (StopReason::Timeout, false) => Termination::TimeoutSigkill,
-        (StopReason::Interrupt, true) => Termination::InterruptSigterm,
-        (StopReason::Interrupt, false) => Termination::InterruptSigkill,
+    let status = reap(child, pid)?;
+
+    // SIGKILL from someone else during the grace (a second Ctrl-C makes the
+    // orchestrator send one) counts as needing SIGKILL too.
+    let killed = !exited || status.signal() == Some(Signal::KILL.as_raw());
+    let termination = match (reason, killed) {
+        (StopReason::Timeout, false) => Termination::TimeoutSigterm,
+        (StopReason::Timeout, true) => Termination::TimeoutSigkill,
+        (StopReason::Interrupt, false) => Termination::InterruptSigterm,
+        (StopReason::Interrupt, true) => Termination::InterruptSigkill,
     };
-    Ok((reap(child, pid)?, termination))
+    Ok((status, termination))
 }
 
 /// Kills what is left of the agent's process group, then reaps the agent.
