@@ -4,7 +4,8 @@
 //!   (goal: at most 20 ms), beside the start-up time of the binary itself
 //!   and of `tickets ready` on the same backlog;
 //! - the CPU time `run` uses over a 10-second window while its 8 sessions
-//!   sleep (goal: under 0.5 % of one core), beside one supervisor's.
+//!   sleep (goal: under 0.5 % of one core, stated for 60 s; set
+//!   `RALPH_BENCH_CPU_SECONDS=60` for that window), beside one supervisor's.
 //!
 //! The synthetic backlog comes from `gen-backlog.py` in the shared tools,
 //! so python3 must be installed. Nothing is asserted about time.
@@ -18,7 +19,14 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_ralph-loop");
 const SESSIONS: usize = 8;
 const TURNS: usize = 30;
-const CPU_WINDOW: Duration = Duration::from_secs(10);
+/// The CPU window; `RALPH_BENCH_CPU_SECONDS` changes it (the goal is stated
+/// for 60 s, 10 s keeps the benchmark short).
+fn cpu_window() -> Duration {
+    let seconds = std::env::var("RALPH_BENCH_CPU_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok());
+    Duration::from_secs(seconds.unwrap_or(10))
+}
 
 fn main() {
     let turn_dir = project(1000);
@@ -42,7 +50,7 @@ fn main() {
     println!();
     println!(
         "| CPU over {} s, {SESSIONS} sleeping sessions | share of one core | goal |",
-        CPU_WINDOW.as_secs()
+        cpu_window().as_secs()
     );
     println!("| --- | --- | --- |");
     for (name, share, goal) in cpu {
@@ -138,7 +146,7 @@ fn measure_run_cpu(dir: &Path) -> Vec<(&'static str, f64, &'static str)> {
     let supervisor = supervisor_pid(dir);
     let run_start = cpu_ticks(run.id());
     let supervisor_start = supervisor.map(cpu_ticks);
-    thread::sleep(CPU_WINDOW);
+    thread::sleep(cpu_window());
     let run_used = cpu_ticks(run.id()) - run_start;
     let supervisor_used = supervisor
         .map(cpu_ticks)
@@ -150,7 +158,8 @@ fn measure_run_cpu(dir: &Path) -> Vec<(&'static str, f64, &'static str)> {
         .arg(run.id().to_string())
         .status();
     let _ = run.wait();
-    let share = |ticks: u64| ticks as f64 / clock_ticks() as f64 / CPU_WINDOW.as_secs_f64() * 100.0;
+    let share =
+        |ticks: u64| ticks as f64 / clock_ticks() as f64 / cpu_window().as_secs_f64() * 100.0;
     vec![
         (
             "baseline: one session supervisor",

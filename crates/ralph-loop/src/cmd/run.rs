@@ -33,7 +33,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<Exit> {
 
 /// Runs the loop on `project` until it is complete or stopped.
 pub fn run_project(project: Project, config: Config, reporter: &Reporter) -> anyhow::Result<Exit> {
-    loop_args::checked_backlog(&project)?;
+    let backlog = loop_args::checked_backlog(&project)?;
     let engine = match Engine::open(project, config, false)? {
         Opening::Ready(engine) => engine,
         Opening::Busy(busy) => {
@@ -46,5 +46,5 @@ pub fn run_project(project: Project, config: Config, reporter: &Reporter) -> any
         engine.close()?;
         return Err(error);
     }
-    crate::dispatch::run::run(*engine, reporter)
+    crate::dispatch::run::run(*engine, backlog, reporter)
 }

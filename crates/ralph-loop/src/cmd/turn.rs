@@ -21,7 +21,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<Exit> {
         loop_args::dry_run(&project, &config, true)?;
         return Ok(Exit::Success);
     }
-    loop_args::checked_backlog(&project)?;
+    let backlog = loop_args::checked_backlog(&project)?;
     let mut engine = match Engine::open(project, config, true)? {
         Opening::Ready(engine) => engine,
         Opening::Busy(busy) => {
@@ -36,7 +36,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<Exit> {
     }
 
     let reporter = Reporter::new(false, globals.quiet);
-    let summary = match engine.step(true) {
+    let summary = match engine.step_with(&backlog) {
         Ok(summary) => summary,
         Err(error) => {
             let in_flight = engine.state.active.len();

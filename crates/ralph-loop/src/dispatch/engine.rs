@@ -134,7 +134,7 @@ impl Engine {
             None => State::new(lock.run_id(), settings_of(&config)),
         };
         state.driven_by_turns = by_turns;
-        let mut engine = Engine {
+        let engine = Engine {
             project,
             config,
             state,
@@ -142,7 +142,6 @@ impl Engine {
             supervisors: HashMap::new(),
             events: Vec::new(),
         };
-        engine.save()?;
         Ok(Opening::Ready(Box::new(engine)))
     }
 
@@ -155,22 +154,25 @@ impl Engine {
     /// persist the state and rewrite progress.md. The run is complete when
     /// nothing is active afterwards, because a free slot and a ready ticket
     /// would have made a launch.
-    pub fn step(&mut self, launch: bool) -> anyhow::Result<Summary> {
+    pub fn step(&mut self) -> anyhow::Result<Summary> {
         let backlog = Backlog::load(&self.project.tickets)
             .with_context(|| format!("failed to read {}", self.project.tickets.display()))?;
+        self.step_with(&backlog)
+    }
+
+    /// [`Engine::step`] on a backlog the caller has just loaded.
+    pub fn step_with(&mut self, backlog: &Backlog) -> anyhow::Result<Summary> {
         self.reconcile()?;
-        if launch {
-            let picked: Vec<(String, PathBuf)> =
-                select::select(&backlog, &self.state, self.free_slots())
-                    .into_iter()
-                    .map(|ticket| (ticket.id.clone(), ticket.path.clone()))
-                    .collect();
-            for (ticket, file) in picked {
-                self.launch(&ticket, file)?;
-            }
+        let picked: Vec<(String, PathBuf)> =
+            select::select(backlog, &self.state, self.free_slots())
+                .into_iter()
+                .map(|ticket| (ticket.id.clone(), ticket.path.clone()))
+                .collect();
+        for (ticket, file) in picked {
+            self.launch(&ticket, file)?;
         }
         self.save()?;
-        self.write_progress(Some(&backlog), progress::Phase::Running)?;
+        self.write_progress(Some(backlog), progress::Phase::Running)?;
         Ok(Summary {
             complete: self.state.active.is_empty(),
             total: backlog.tickets().count(),
@@ -239,18 +241,21 @@ impl Engine {
 
     /// Ends this process's part with sessions in flight: the lock record
     /// stays and names the supervisors, so the run stays alive through them
-    /// and the next turn continues it.
+    /// and the next turn continues it. The state must have been saved.
     pub fn suspend(mut self) -> anyhow::Result<()> {
-        self.save()?;
         match self.lock.take() {
             Some(lock) => lock.keep().context("failed to keep the run lock"),
             None => Ok(()),
         }
     }
 
-    /// Leaves the run as it is: keeps the lock while sessions are in flight,
-    /// releases it otherwise.
-    pub fn close(self) -> anyhow::Result<()> {
+    /// Leaves the run as it is after a failure: saves what it can, then
+    /// keeps the lock while sessions are in flight and releases it
+    /// otherwise.
+    pub fn close(mut self) -> anyhow::Result<()> {
+        if let Err(error) = self.save() {
+            tracing::warn!("{error:#}");
+        }
         if self.state.active.is_empty() {
             self.release()
         } else {

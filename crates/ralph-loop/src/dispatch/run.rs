@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use runlock::{Liveness, ProcessIdentity};
 use rustix::event::{PollFd, PollFlags};
 use rustix::process::{Pid, PidfdFlags, Signal};
+use tickets::Backlog;
 use uuid::Uuid;
 
 use super::engine::Engine;
@@ -24,12 +25,16 @@ use crate::exit::Exit;
 const SUPERVISOR_MARGIN: Duration = Duration::from_secs(2);
 
 /// Drives the run to completion or to a stop signal.
-pub fn run(mut engine: Engine, reporter: &Reporter) -> anyhow::Result<Exit> {
+pub fn run(mut engine: Engine, backlog: Backlog, reporter: &Reporter) -> anyhow::Result<Exit> {
     let signals = SignalPipe::install().context("failed to install signal handlers")?;
     let heartbeat = Duration::from_millis(engine.config.heartbeat_interval_ms);
     let mut pidfds: HashMap<Uuid, OwnedFd> = HashMap::new();
+    let mut first = Some(backlog);
     loop {
-        let summary = engine.step(true)?;
+        let summary = match first.take() {
+            Some(backlog) => engine.step_with(&backlog)?,
+            None => engine.step()?,
+        };
         reporter.show(&engine.take_events(), &summary, &engine.state);
         if summary.complete {
             reporter.finish();
