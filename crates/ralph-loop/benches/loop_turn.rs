@@ -4,8 +4,8 @@
 //!   (goal: at most 20 ms), beside the start-up time of the binary itself
 //!   and of `tickets ready` on the same backlog;
 //! - the CPU time `run` uses over a 10-second window while its 8 sessions
-//!   sleep (goal: under 0.5 % of one core, stated for 60 s; set
-//!   `RALPH_BENCH_CPU_SECONDS=60` for that window), beside one supervisor's.
+//!   sleep, beside one supervisor's. The goal is under 0.5 % of one core
+//!   over 60 s, and `RALPH_BENCH_CPU_SECONDS=60` sets that window.
 //!
 //! The synthetic backlog comes from `gen-backlog.py` in the shared tools,
 //! so python3 must be installed. Nothing is asserted about time.
@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_ralph-loop");
 const SESSIONS: usize = 8;
 const TURNS: usize = 30;
-/// The CPU window; `RALPH_BENCH_CPU_SECONDS` changes it (the goal is stated
-/// for 60 s, 10 s keeps the benchmark short).
+/// Returns the CPU window: `RALPH_BENCH_CPU_SECONDS`, or 10 s to keep the
+/// benchmark short (the goal is stated for 60 s).
 fn cpu_window() -> Duration {
     let seconds = std::env::var("RALPH_BENCH_CPU_SECONDS")
         .ok()
@@ -60,7 +60,7 @@ fn main() {
     let _ = fs::remove_dir_all(run_dir);
 }
 
-/// A temp project with a synthetic backlog and agents that sleep.
+/// Creates a temp project with a synthetic backlog and agents that sleep.
 fn project(tickets: usize) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "ralph-loop-bench-{}-{tickets}-{}",

@@ -19,7 +19,7 @@ use crate::exit::Exit;
 /// Arguments of the hidden `__agent` subcommand.
 #[derive(Debug, clap::Args)]
 pub struct AgentArgs {
-    /// What the agent does
+    /// Behaviour of the agent
     #[arg(long, value_enum, default_value = "commit")]
     behavior: Behavior,
 

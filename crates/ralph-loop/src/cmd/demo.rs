@@ -16,8 +16,8 @@ use crate::exit::Exit;
 /// Arguments of `ralph-loop demo`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Where to create the scratch repository; it must not hold a backlog
-    /// yet [default: a new temporary directory, kept afterwards]
+    /// Directory for the scratch repository, which must not contain a
+    /// backlog yet [default: a new temporary directory, kept afterwards]
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 }
@@ -103,7 +103,8 @@ fn write_backlog(tickets: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The scripted agent, with short limits so the demo takes seconds.
+/// Returns the demo's config: the scripted agent, with short limits so
+/// the demo takes seconds.
 fn demo_config() -> anyhow::Result<Config> {
     let exe = std::env::current_exe().context("failed to find the ralph-loop executable")?;
     let agent = [

@@ -104,7 +104,7 @@ pub fn checked_backlog(project: &Project) -> anyhow::Result<Backlog> {
         .collect();
     if !invalid.is_empty() {
         anyhow::bail!(
-            "refusing to dispatch: {} tickets have invalid ids\n{}\nids may contain only \
+            "invalid ids in {} tickets, so nothing was dispatched\n{}\nids may contain only \
              letters, digits, '.', '_' and '-', and may not start with '.' or '-'",
             invalid.len(),
             invalid.join("\n")
@@ -157,9 +157,9 @@ pub fn dry_run(project: &Project, config: &Config, turn: bool) -> anyhow::Result
         left
     };
     let order = plan::plan(&backlog, &dispatched, &in_flight, limit);
-    let what = if turn { "this turn" } else { "this run" };
+    let scope = if turn { "this turn" } else { "this run" };
     let mut text = format!(
-        "{} tickets would be dispatched by {what}, in order:\n",
+        "{} tickets would be dispatched by {scope}, in order:\n",
         order.len()
     );
     for ticket in order {

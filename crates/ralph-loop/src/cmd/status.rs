@@ -127,7 +127,7 @@ fn backlog_json(project: &Project) -> Value {
     }
 }
 
-/// The last non-empty line of a log, read from its final 4 KiB.
+/// Reads the last non-empty line of a log from its final 4 KiB.
 fn last_line(path: &Path) -> Option<String> {
     let mut file = File::open(path).ok()?;
     let length = file.metadata().ok()?.len();

@@ -1,5 +1,5 @@
 //! One run of the loop as a value: the run lock, the state and the
-//! supervisors this process knows about, with the steps a turn is made of.
+//! supervisors this process has seen, with the steps a turn is made of.
 
 use std::collections::HashMap;
 use std::fs;
@@ -53,7 +53,7 @@ pub enum Opening {
     Busy(runlock::Busy),
 }
 
-/// A supervisor of an active session, as far as this process knows it.
+/// A supervisor of an active session, as far as this process has seen it.
 #[derive(Default)]
 struct Supervisor {
     identity: Option<ProcessIdentity>,
@@ -86,7 +86,7 @@ pub fn settings_of(config: &Config) -> Settings {
 
 impl Engine {
     /// Acquires or continues the run lock and loads or starts the state.
-    /// `by_turns` tells whether `turn` (rather than `run`) is opening it.
+    /// `by_turns` is true when `turn` (rather than `run`) opens it.
     pub fn open(project: Project, config: Config, by_turns: bool) -> anyhow::Result<Opening> {
         for dir in [project.sessions(), project.logs()] {
             fs::create_dir_all(&dir)
@@ -99,8 +99,8 @@ impl Engine {
             }
             !stopped
         });
-        // `run` does not continue a run that turns drive: it asks for a new
-        // run id, which is busy while that run's sessions are alive.
+        // `run` does not continue a run that turns drive. It requests a new
+        // run id instead, which is busy while that run's sessions are alive.
         let continued = saved
             .as_ref()
             .filter(|state| by_turns || !state.driven_by_turns);
@@ -150,7 +150,7 @@ impl Engine {
         std::mem::take(&mut self.events)
     }
 
-    /// One turn's work: reconcile finished sessions, launch into free slots,
+    /// Runs one turn's work: reconcile finished sessions, launch into free slots,
     /// persist the state and rewrite progress.md. The run is complete when
     /// nothing is active afterwards, because a free slot and a ready ticket
     /// would have made a launch.
@@ -184,7 +184,7 @@ impl Engine {
         })
     }
 
-    /// How many sessions may be launched now.
+    /// Returns how many sessions may be launched now.
     pub fn free_slots(&self) -> usize {
         let settings = &self.state.settings;
         let parallel = settings.parallel as usize;

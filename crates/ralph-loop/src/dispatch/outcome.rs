@@ -1,10 +1,10 @@
-//! What a session's end means for its ticket.
+//! Session outcomes and the ways an agent ends.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// How a session ended, as seen by the loop. Only `Completed` is a success.
+/// Outcome of a session as the loop judges it. Only `Completed` is a success.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
@@ -39,7 +39,7 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// What ended the agent process, as recorded by its supervisor.
+/// Cause of the agent's end, as recorded by its supervisor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Termination {

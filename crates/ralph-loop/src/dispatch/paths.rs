@@ -1,4 +1,4 @@
-//! Where the loop keeps its files.
+//! Paths of the files the loop keeps under `.tf/ralph/`.
 
 use std::path::{Path, PathBuf};
 
@@ -43,7 +43,8 @@ impl Project {
         self.ralph.join("sessions")
     }
 
-    /// The log of every session of `ticket`; `ticket` is a validated id.
+    /// Returns the log shared by every session of `ticket`, which must be a
+    /// validated id.
     pub fn log(&self, ticket: &str) -> PathBuf {
         self.logs().join(format!("{ticket}.log"))
     }

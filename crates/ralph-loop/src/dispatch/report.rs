@@ -1,5 +1,5 @@
-//! What `run` and `turn` show while they work: a live progress bar on a
-//! terminal, plain lines on stderr otherwise.
+//! Progress output of `run` and `turn`: a live progress bar on a terminal,
+//! plain lines on stderr otherwise.
 
 use std::io::IsTerminal as _;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use super::engine::{Event, Summary};
 use super::outcome::Outcome;
 use super::state::State;
 
-/// Where progress goes.
+/// Destination of progress output.
 pub enum Reporter {
     Bar(ProgressBar),
     Lines,
@@ -18,8 +18,8 @@ pub enum Reporter {
 }
 
 impl Reporter {
-    /// A bar when stderr is a terminal and `bar` is allowed, else lines;
-    /// nothing at all when `quiet`.
+    /// Creates a bar when stderr is a terminal and `bar` is allowed, else
+    /// plain lines, and nothing at all when `quiet`.
     pub fn new(bar: bool, quiet: bool) -> Reporter {
         if quiet {
             return Reporter::Quiet;

@@ -53,7 +53,7 @@ pub fn run(mut engine: Engine, backlog: Backlog, reporter: &Reporter) -> anyhow:
 
 /// Opens a pidfd for every supervisor that has none yet and drops those of
 /// sessions that are no longer active. A pidfd refers to one process for
-/// good, so a recycled pid cannot wake the loop; the identity check right
+/// good, so a recycled pid cannot wake the loop. The identity check right
 /// after opening rules out a pid recycled before the open.
 fn refresh_pidfds(engine: &Engine, pidfds: &mut HashMap<Uuid, OwnedFd>) {
     let identities = engine.supervisor_identities();

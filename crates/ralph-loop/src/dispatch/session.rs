@@ -92,7 +92,7 @@ pub struct SessionRecord {
     /// diagnostic only.
     pub sigil: bool,
     pub log: PathBuf,
-    /// Why the supervisor could not do its job, if it could not.
+    /// Error that kept the supervisor from finishing its work, if any.
     pub error: Option<String>,
 }
 
@@ -120,7 +120,7 @@ impl Started {
     }
 }
 
-/// Where a session stands.
+/// State of a session, as read from its files.
 #[derive(Debug)]
 pub enum Probe {
     InFlight,
@@ -149,7 +149,7 @@ pub fn probe(files: &SessionFiles) -> anyhow::Result<Probe> {
     Ok(Probe::Lost(started.map(Box::new)))
 }
 
-/// Returns whether some process holds `flock` on `path`.
+/// Returns whether a process has `flock` taken on `path`.
 fn is_locked(path: &Path) -> anyhow::Result<bool> {
     let file = match File::open(path) {
         Ok(file) => file,

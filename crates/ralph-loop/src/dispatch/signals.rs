@@ -49,7 +49,7 @@ impl SignalPipe {
         })
     }
 
-    /// The descriptor that becomes readable when a signal arrives.
+    /// Returns the descriptor that becomes readable when a signal arrives.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.reader.as_fd()
     }

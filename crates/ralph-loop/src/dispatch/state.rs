@@ -207,8 +207,9 @@ fn parse(text: &str) -> Result<State, String> {
 /// `parallel`, `startedCount`, and lists `completed`, `failed` and `active`
 /// of ticket ids (or of objects with a `ticket` or `id` key).
 ///
-/// Version 1 kept no session uuid, so its active sessions cannot be checked;
-/// they are recorded as lost and are not launched again by this run.
+/// Version 1 kept no session uuid, so its active sessions cannot be
+/// checked. They are recorded as lost and are not launched again by this
+/// run.
 fn parse_v1(value: &Value) -> Result<State, String> {
     let run_id = value
         .get("runId")

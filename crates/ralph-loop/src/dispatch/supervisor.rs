@@ -36,7 +36,7 @@ pub struct SuperviseArgs {
     ticket: String,
     #[arg(long)]
     sessions_dir: PathBuf,
-    /// The inherited descriptor that holds `flock` on `<uuid>.lock`.
+    /// Inherited descriptor with `flock` taken on `<uuid>.lock`.
     #[arg(long)]
     lock_fd: i32,
     #[arg(long)]
@@ -52,7 +52,7 @@ pub struct SuperviseArgs {
     argv: Vec<String>,
 }
 
-/// Why the supervisor stops the agent.
+/// Reason for stopping the agent early.
 #[derive(Clone, Copy)]
 enum StopReason {
     Timeout,
