@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::Context as _;
+use tickets::Status;
 
 use crate::Globals;
 use crate::dispatch::config::Config;
@@ -77,11 +78,25 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<Exit> {
         dir.display()
     );
     println!("demo: {FAILING} fails on purpose, so demo-6, which needs it, stays blocked\n");
-    let project = Project::new(&dir, ralph.clone(), tickets);
+    let project = Project::new(&dir, ralph.clone(), tickets.clone());
     let reporter = Reporter::new(true, globals.quiet);
     let exit = super::run::run_project(project, config, &reporter)?;
 
-    println!("\ndemo: finished; everything is in {}", dir.display());
+    let backlog = tickets::Backlog::load(&tickets)?;
+    let closed = backlog
+        .tickets()
+        .filter(|t| t.status == Status::Closed)
+        .count();
+    let open: Vec<&str> = backlog
+        .tickets()
+        .filter(|t| t.status != Status::Closed)
+        .map(|t| t.id.as_str())
+        .collect();
+    println!(
+        "\ndemo: {closed} tickets closed; still open: {}",
+        open.join(", ")
+    );
+    println!("demo: everything is in {}", dir.display());
     println!("  progress:  {}", ralph.join("progress.md").display());
     println!("  logs:      {}", ralph.join("logs").display());
     println!("  records:   {}", ralph.join("sessions").display());
