@@ -278,16 +278,6 @@ fn finish(locker: Locker, won: Won, attempts: u32, started: Instant) -> Acquisit
         ..attempt_event(outcome, attempts)
     };
     log_attempt(&locker, started, event);
-    if let Some(TakeoverReason::Unreadable { .. }) = &reason {
-        // The warning was logged when the file was moved aside.
-    } else if let (Some(previous), Some(reason)) = (&previous, &reason) {
-        tracing::info!(
-            "took over the run lock {} from run {} (pid {}): {reason}",
-            locker.path.display(),
-            previous.run_id,
-            previous.pid
-        );
-    }
     let lock = RunLock::new(locker, held);
     match (outcome, reason) {
         ("acquired", _) => Acquisition::Acquired(lock),

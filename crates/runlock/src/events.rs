@@ -43,7 +43,9 @@ pub(crate) struct Event<'a> {
 impl Event<'_> {
     fn to_line(&self) -> String {
         let mut line = Map::new();
-        line.insert("time".into(), json!(jiff::Timestamp::now().to_string()));
+        let now = jiff::Timestamp::now();
+        let now = now.round(jiff::Unit::Millisecond).unwrap_or(now);
+        line.insert("time".into(), json!(now.to_string()));
         line.insert("event".into(), json!(self.kind));
         line.insert("outcome".into(), json!(self.outcome));
         let run_id = self.record.map(|record| record.run_id.to_string());

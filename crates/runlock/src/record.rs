@@ -77,7 +77,7 @@ impl Record {
             version: RECORD_VERSION,
             run_id,
             pid: owner.pid,
-            started_at: Timestamp::now(),
+            started_at: now_millis(),
             process_start_time: Some(owner.start_ticks),
             legacy_start_seconds: None,
             boot_id: Some(owner.boot_id.clone()),
@@ -150,6 +150,12 @@ impl Record {
         };
         parsed.map_err(invalid)
     }
+}
+
+/// Returns the time now, rounded to milliseconds to keep records readable.
+fn now_millis() -> Timestamp {
+    let now = Timestamp::now();
+    now.round(jiff::Unit::Millisecond).unwrap_or(now)
 }
 
 fn parse_json(text: &str) -> Result<Record, String> {

@@ -1,10 +1,10 @@
 //! One parsed snapshot of a tickets directory.
 
-use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 
 use crate::cycles::Graph;
-use crate::load::{list_ticket_files, read_files};
+use crate::load::load_dir;
+use crate::order::{self, IdEntry, compare_id, id_key};
 use crate::{Error, Status, Ticket, Warning, WarningKind};
 
 /// The maximum number of candidate ids an [`Error::AmbiguousId`] lists.
@@ -18,10 +18,12 @@ const MAX_CANDIDATES: usize = 20;
 #[derive(Clone, Debug)]
 pub struct Backlog {
     dir: PathBuf,
-    /// Sorted by priority, then id.
+    /// The tickets, in the order they were read.
     tickets: Vec<Ticket>,
-    /// Indexes into `tickets`, sorted by id.
-    by_id: Vec<usize>,
+    /// Indexes into `tickets`, ordered by priority, then id.
+    by_priority: Vec<usize>,
+    /// Indexes into `tickets`, ordered by id.
+    by_id: Vec<IdEntry>,
     warnings: Vec<Warning>,
 }
 
@@ -32,23 +34,28 @@ impl Backlog {
     /// share an id, are left out and reported by [`Backlog::warnings`]. Only
     /// failing to list the directory is an error.
     pub fn load(tickets_dir: &Path) -> Result<Backlog, Error> {
-        let paths = list_ticket_files(tickets_dir)?;
-        let (tickets, warnings) = read_files(&paths);
-        Ok(Backlog::from_tickets(tickets_dir, tickets, warnings))
+        let found = load_dir(tickets_dir)?;
+        Ok(Backlog::from_tickets(
+            tickets_dir,
+            found.tickets,
+            found.warnings,
+        ))
     }
 
     /// Builds a backlog from tickets read elsewhere, applying the same
     /// duplicate-id rule as [`Backlog::load`].
     pub fn from_tickets(dir: &Path, mut tickets: Vec<Ticket>, mut warnings: Vec<Warning>) -> Self {
-        warnings.extend(remove_duplicates(&mut tickets));
+        let mut by_id = order::by_id(&tickets);
+        let duplicates = remove_duplicates(&mut tickets, &by_id);
+        if !duplicates.is_empty() {
+            warnings.extend(duplicates);
+            by_id = order::by_id(&tickets);
+        }
         warnings.sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
-
-        tickets.sort_unstable_by(by_priority_then_id);
-        let mut by_id: Vec<usize> = (0..tickets.len()).collect();
-        by_id.sort_unstable_by(|&a, &b| tickets[a].id.cmp(&tickets[b].id));
 
         Backlog {
             dir: dir.to_path_buf(),
+            by_priority: order::by_priority_then_id(&tickets),
             tickets,
             by_id,
             warnings,
@@ -67,7 +74,7 @@ impl Backlog {
 
     /// Returns every ticket, ordered by priority, then id.
     pub fn tickets(&self) -> impl Iterator<Item = &Ticket> {
-        self.tickets.iter()
+        self.by_priority.iter().map(|&index| &self.tickets[index])
     }
 
     /// Returns the number of tickets.
@@ -86,10 +93,11 @@ impl Backlog {
     }
 
     fn position(&self, id: &str) -> Option<usize> {
+        let key = id_key(id);
         let found = self
             .by_id
-            .binary_search_by(|&index| self.tickets[index].id.as_str().cmp(id));
-        found.ok().map(|slot| self.by_id[slot])
+            .binary_search_by(|&entry| compare_id(&self.tickets, entry, key, id));
+        found.ok().map(|slot| self.by_id[slot].1)
     }
 
     /// Finds the ticket a user means by `id`.
@@ -105,7 +113,7 @@ impl Backlog {
         let mut matches = self
             .by_id
             .iter()
-            .map(|&index| &self.tickets[index])
+            .map(|&(_, index)| &self.tickets[index])
             .filter(|ticket| ticket.id.contains(id));
         let Some(first) = matches.next() else {
             return Err(Error::TicketNotFound { id: id.to_owned() });
@@ -175,7 +183,7 @@ impl Backlog {
         let nodes: Vec<usize> = self
             .by_id
             .iter()
-            .copied()
+            .map(|&(_, index)| index)
             .filter(|&index| self.tickets[index].status.is_active())
             .collect();
         let mut node_of = vec![usize::MAX; self.tickets.len()];
@@ -203,44 +211,53 @@ impl Backlog {
     }
 
     fn active(&self) -> impl Iterator<Item = &Ticket> {
-        self.tickets
-            .iter()
-            .filter(|ticket| ticket.status.is_active())
+        self.tickets().filter(|ticket| ticket.status.is_active())
     }
 }
 
-fn by_priority_then_id(a: &Ticket, b: &Ticket) -> Ordering {
-    (a.priority, &a.id).cmp(&(b.priority, &b.id))
-}
-
-/// Keeps one ticket per id and returns a warning for each file dropped.
+/// Keeps one ticket per id and returns a warning for each ticket removed.
 ///
-/// The file named `<id>.md` is kept if there is one, else the first in path order.
-fn remove_duplicates(tickets: &mut Vec<Ticket>) -> Vec<Warning> {
-    let named_after_id = |ticket: &Ticket| {
-        let stem = ticket.path.file_stem();
-        stem.is_some_and(|stem| stem == ticket.id.as_str())
-    };
-    tickets.sort_unstable_by(|a, b| {
-        let preference = |ticket: &Ticket| !named_after_id(ticket);
-        (&a.id, preference(a), &a.path).cmp(&(&b.id, preference(b), &b.path))
-    });
-
+/// `by_id` orders `tickets` by id. Of the tickets that share an id, the one
+/// read from `<id>.md` is kept if there is one, else the first by path.
+fn remove_duplicates(tickets: &mut Vec<Ticket>, by_id: &[IdEntry]) -> Vec<Warning> {
+    let mut removed = vec![false; tickets.len()];
     let mut warnings = Vec::new();
-    let mut kept: Vec<Ticket> = Vec::with_capacity(tickets.len());
-    for ticket in tickets.drain(..) {
-        match kept.last() {
-            Some(previous) if previous.id == ticket.id => warnings.push(Warning {
-                path: ticket.path,
+    for group in by_id.chunk_by(|a, b| a.0 == b.0 && tickets[a.1].id == tickets[b.1].id) {
+        if group.len() < 2 {
+            continue;
+        }
+        let keep = group
+            .iter()
+            .map(|&(_, index)| index)
+            .min_by(|&a, &b| preference(&tickets[a]).cmp(&preference(&tickets[b])))
+            .unwrap_or(group[0].1);
+        for &(_, index) in group.iter().filter(|&&(_, index)| index != keep) {
+            removed[index] = true;
+            warnings.push(Warning {
+                path: tickets[index].path.clone(),
                 line: None,
                 kind: WarningKind::DuplicateId {
-                    id: ticket.id,
-                    kept: previous.path.clone(),
+                    id: tickets[index].id.clone(),
+                    kept_path: tickets[keep].path.clone(),
                 },
-            }),
-            _ => kept.push(ticket),
+            });
         }
     }
-    *tickets = kept;
+    if !warnings.is_empty() {
+        let mut index = 0;
+        tickets.retain(|_| {
+            index += 1;
+            !removed[index - 1]
+        });
+    }
     warnings
+}
+
+/// Returns the sort key that puts the ticket to keep first among duplicates.
+fn preference(ticket: &Ticket) -> (bool, &Path) {
+    let named_after_id = ticket
+        .path
+        .file_stem()
+        .is_some_and(|stem| stem == ticket.id.as_str());
+    (!named_after_id, &ticket.path)
 }

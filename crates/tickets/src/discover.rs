@@ -8,7 +8,7 @@ use crate::Error;
 /// The environment variable that names the tickets directory.
 pub const TICKETS_DIR_ENV: &str = "TICKETS_DIR";
 
-/// The name of the directory that holds the ticket files.
+/// The name of the directory that contains the ticket files.
 pub const TICKETS_DIR_NAME: &str = ".tickets";
 
 /// Returns the tickets directory: the value of `TICKETS_DIR` if it is set and

@@ -14,7 +14,7 @@
 //! ```
 //!
 //! [`find_dir`] locates the directory, [`Backlog::load`] reads it once, and
-//! the [`Backlog`] then answers what is ready, what is blocked and by what,
+//! the [`Backlog`] then reports what is ready, what is blocked and by what,
 //! and which tickets depend on each other in a cycle. [`set_status`] changes
 //! one ticket's status without touching any other byte of its file.
 //!
@@ -33,9 +33,17 @@
 //! - Only `*.md` files count, not hidden ones (names starting with `.`).
 //!
 //! A ticket is ready when it is open or in progress and every id in its
-//! `deps` names a closed ticket; an id that names no ticket is not closed.
+//! `deps` names a closed ticket. An id that names no ticket is not closed.
 //! Ready and blocked tickets are ordered by priority, then by id in byte
 //! order.
+//!
+//! # Ids
+//!
+//! The tk format does not define partial ids, so [`Backlog::resolve`] uses
+//! its own rule. A ticket whose id equals the request wins. Otherwise the
+//! one ticket whose id contains the request is the match. Several matches
+//! are an [`Error::AmbiguousId`] that lists them, and none is
+//! [`Error::TicketNotFound`].
 //!
 //! # Malformed files
 //!
@@ -63,12 +71,15 @@
 //! Reading stops after the title line, so the body of a large file costs
 //! nothing; a file without a title is read to its end or to [`HEAD_LIMIT`].
 
+#![warn(missing_docs)]
+
 mod backlog;
 mod cycles;
 mod discover;
 mod error;
 mod lines;
 mod load;
+mod order;
 mod parse;
 mod read;
 mod status;
@@ -89,14 +100,11 @@ pub use write::set_status;
 /// Parses the ticket file at `path`, for example to check a ticket's status
 /// after a session has worked on it.
 ///
-/// A file that [`Backlog::load`] would skip gives [`Error::Invalid`]; problems
+/// A file that [`Backlog::load`] would skip gives [`Error::Invalid`]. Problems
 /// that do not skip a ticket are ignored here.
 pub fn read_ticket(path: &Path) -> Result<Ticket, Error> {
     let outcome = read::Reader::new()
-        .read(path)
-        .map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        .read(path.to_path_buf())
+        .map_err(|(path, source)| Error::Read { path, source })?;
     outcome.ticket.map_err(Error::Invalid)
 }

@@ -9,6 +9,8 @@ pub(crate) struct Line<'a> {
     pub start: usize,
     /// The line's bytes, without the line ending.
     pub text: &'a [u8],
+    /// The byte offset just past the line ending: where the next line starts.
+    pub end: usize,
 }
 
 /// An iterator over the lines of a byte slice.
@@ -59,6 +61,7 @@ impl<'a> Iterator for Lines<'a> {
             number: self.number,
             start,
             text,
+            end: self.position,
         })
     }
 }

@@ -2,7 +2,10 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::path::Path;
+use std::os::fd::BorrowedFd;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags};
 
 use crate::parse::{End, Outcome, parse};
 use crate::warning::HEAD_LIMIT;
@@ -12,23 +15,60 @@ use crate::warning::HEAD_LIMIT;
 const FIRST_READ: usize = 16 * 1024;
 
 /// Reads ticket files into one buffer that is reused from file to file.
-pub(crate) struct Reader {
+pub(crate) struct Reader<'dir> {
     buffer: Vec<u8>,
+    /// The open directory of the files, when all of them lie in one
+    /// directory.
+    dir: Option<BorrowedFd<'dir>>,
 }
 
-impl Reader {
-    pub fn new() -> Reader {
+impl<'dir> Reader<'dir> {
+    /// Returns a reader that opens each path as given.
+    pub fn new() -> Reader<'static> {
         Reader {
             buffer: vec![0; FIRST_READ],
+            dir: None,
         }
     }
 
-    /// Reads and parses the ticket file at `path`.
+    /// Returns a reader that opens each path's file name inside `dir`, which
+    /// must be the directory of every path it reads.
+    pub fn in_dir(dir: BorrowedFd<'dir>) -> Reader<'dir> {
+        Reader {
+            buffer: vec![0; FIRST_READ],
+            dir: Some(dir),
+        }
+    }
+
+    /// Reads and parses the ticket file at `path`, which becomes the
+    /// ticket's path. On failure the path is returned with the error.
     ///
     /// Reading stops as soon as the title line is in the buffer, and never
     /// goes past [`HEAD_LIMIT`] bytes.
-    pub fn read(&mut self, path: &Path) -> io::Result<Outcome> {
-        let mut file = File::open(path)?;
+    pub fn read(&mut self, path: PathBuf) -> Result<Outcome, (PathBuf, io::Error)> {
+        let mut outcome = match self.read_head(&path) {
+            Ok(outcome) => outcome,
+            Err(error) => return Err((path, error)),
+        };
+        if let Ok(ticket) = &mut outcome.ticket {
+            ticket.path = path;
+        }
+        Ok(outcome)
+    }
+
+    fn open(&self, path: &Path) -> io::Result<File> {
+        match (self.dir, path.file_name()) {
+            (Some(dir), Some(name)) => {
+                let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+                let fd = rustix::fs::openat(dir, name, flags, Mode::empty())?;
+                Ok(File::from(fd))
+            }
+            _ => File::open(path),
+        }
+    }
+
+    fn read_head(&mut self, path: &Path) -> io::Result<Outcome> {
+        let mut file = self.open(path)?;
         let mut filled = 0;
         loop {
             if filled == self.buffer.len() && !self.grow() {

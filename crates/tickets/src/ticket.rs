@@ -29,10 +29,6 @@ pub struct Ticket {
     pub tags: Vec<String>,
     /// The `assignee` field.
     pub assignee: Option<String>,
-    /// The `type` field (bug, feature, task, epic or chore), as written.
-    pub ticket_type: Option<String>,
-    /// The `parent` field.
-    pub parent: Option<String>,
     /// The file the ticket was read from.
     pub path: PathBuf,
 }

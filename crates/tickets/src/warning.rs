@@ -7,7 +7,7 @@ use std::path::PathBuf;
 /// matter and the title line must lie within them.
 ///
 /// Front matter is a dozen short lines, so this bound only matters for files
-/// that are not tickets; it keeps a stray large file from costing its full
+/// that are not tickets. It keeps a stray large file from costing its full
 /// size in memory and time.
 pub const HEAD_LIMIT: usize = 1024 * 1024;
 
@@ -21,7 +21,7 @@ pub struct Warning {
     pub path: PathBuf,
     /// The 1-based line the problem is on, if it is on one line.
     pub line: Option<usize>,
-    /// What is wrong.
+    /// The kind of problem.
     pub kind: WarningKind,
 }
 
@@ -46,12 +46,13 @@ pub enum WarningKind {
     InvalidPriority(String),
     /// A front-matter line or the title line is not valid UTF-8. The ticket is skipped.
     InvalidUtf8,
-    /// Another file, `kept`, has the same id and is the one used. This file is skipped.
+    /// Another file, `kept_path`, has the same id and is the one used. This
+    /// file is skipped.
     DuplicateId {
         /// The shared id.
         id: String,
         /// The file that is used for the id.
-        kept: PathBuf,
+        kept_path: PathBuf,
     },
     /// A field appears twice in the front matter. The first one, on
     /// `first_line`, is used and the ticket is kept.
@@ -112,10 +113,10 @@ impl fmt::Display for WarningKind {
                 )
             }
             WarningKind::InvalidUtf8 => f.write_str("line is not valid UTF-8; ticket skipped"),
-            WarningKind::DuplicateId { id, kept } => write!(
+            WarningKind::DuplicateId { id, kept_path } => write!(
                 f,
                 "id `{id}` is also used by {}, which is kept; this file is skipped",
-                kept.display()
+                kept_path.display()
             ),
             WarningKind::DuplicateField { name, first_line } => write!(
                 f,

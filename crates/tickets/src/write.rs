@@ -14,13 +14,14 @@ const TEMP_ATTEMPTS: u32 = 100;
 /// Rewrites only the front-matter `status:` line of the ticket file at
 /// `path`, atomically.
 ///
-/// The line becomes `status: <status>`; every other byte of the file,
-/// including its line endings and body lines that begin with `status:`, stays
-/// as it was. The new contents go to a temporary file in the same directory,
-/// which is synced, given the old file's permissions and owner, and renamed
-/// over the old file; then the directory is synced. A symbolic link is
-/// followed and its target rewritten. A file that already has the status is
-/// left untouched.
+/// The line becomes `status: <status>`. Every other byte of the file,
+/// including its line endings and body lines that begin with `status:`,
+/// stays as it was. The new contents go to a temporary file in the same
+/// directory. That file gets the old file's permissions and owner, is synced
+/// and is renamed over the old file, and then the directory is synced.
+///
+/// A symbolic link is followed and its target rewritten. A file that
+/// already has the status is left untouched.
 ///
 /// NOTE: A change that another program writes to the file between the read
 /// and the rename is lost.
@@ -62,10 +63,12 @@ fn replace_file(path: &Path, contents: &[u8]) -> Result<(), Error> {
 
     let written = (|| {
         temp.write_all(contents)?;
-        temp.set_permissions(metadata.permissions())?;
-        if temp.metadata()?.uid() != metadata.uid() || temp.metadata()?.gid() != metadata.gid() {
+        // The owner goes first, because changing it can clear mode bits.
+        let created = temp.metadata()?;
+        if (created.uid(), created.gid()) != (metadata.uid(), metadata.gid()) {
             std::os::unix::fs::fchown(&temp, Some(metadata.uid()), Some(metadata.gid()))?;
         }
+        temp.set_permissions(metadata.permissions())?;
         temp.sync_all()?;
         drop(temp);
         fs::rename(&temp_path, path)

@@ -1,6 +1,6 @@
 //! `ralph-loop tickets cycles`.
 
-use std::path::Path;
+use tickets::Backlog;
 
 use super::output::to_stdout;
 use crate::exit::Exit;
@@ -15,8 +15,7 @@ pub struct Args {
 
 /// Prints each dependency cycle as `a -> b -> a`, where each ticket depends
 /// on the next, and exits 1 if there is any.
-pub fn run(dir: &Path, args: &Args) -> anyhow::Result<Exit> {
-    let backlog = super::load(dir)?;
+pub fn run(backlog: Backlog, args: &Args) -> anyhow::Result<Exit> {
     let cycles = backlog.cycles();
 
     to_stdout(|out| {
@@ -34,8 +33,9 @@ pub fn run(dir: &Path, args: &Args) -> anyhow::Result<Exit> {
     if cycles.is_empty() {
         return Ok(Exit::Success);
     }
+    let noun = if cycles.len() == 1 { "cycle" } else { "cycles" };
     eprintln!(
-        "error: found {} dependency cycles; their tickets stay blocked until a dependency is removed",
+        "error: found {} dependency {noun}; their tickets stay blocked until a dependency is removed",
         cycles.len()
     );
     Ok(Exit::Error)

@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use tickets::{Status, Ticket};
+use tickets::{Backlog, Status, Ticket};
 
 use super::output::to_stdout;
 use crate::exit::Exit;
@@ -67,8 +67,7 @@ impl<'a> TicketJson<'a> {
 }
 
 /// Runs `ralph-loop tickets ready`.
-pub fn ready(dir: &Path, args: &Args) -> anyhow::Result<Exit> {
-    let backlog = super::load(dir)?;
+pub fn ready(backlog: Backlog, args: &Args) -> anyhow::Result<Exit> {
     let ready: Vec<&Ticket> = backlog
         .ready()
         .into_iter()
@@ -86,12 +85,12 @@ pub fn ready(dir: &Path, args: &Args) -> anyhow::Result<Exit> {
         }
         Ok(())
     })?;
+    super::discard(backlog);
     Ok(Exit::Success)
 }
 
 /// Runs `ralph-loop tickets blocked`.
-pub fn blocked(dir: &Path, args: &Args) -> anyhow::Result<Exit> {
-    let backlog = super::load(dir)?;
+pub fn blocked(backlog: Backlog, args: &Args) -> anyhow::Result<Exit> {
     let mut blocked = backlog.blocked();
     blocked.retain(|(ticket, _)| args.keeps(ticket));
 
@@ -109,6 +108,8 @@ pub fn blocked(dir: &Path, args: &Args) -> anyhow::Result<Exit> {
         }
         Ok(())
     })?;
+    drop(blocked);
+    super::discard(backlog);
     Ok(Exit::Success)
 }
 

@@ -1,16 +1,14 @@
 //! `ralph-loop tickets start|close|reopen`.
 
-use std::path::Path;
-
 use anyhow::Context;
-use tickets::{Error, Status};
+use tickets::{Backlog, Error, Status};
 
 use crate::exit::Exit;
 
 /// The ticket to update.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Ticket id, or a part of one that matches a single ticket
+    /// Ticket id, or part of an id that matches only one ticket
     id: String,
 }
 
@@ -18,8 +16,7 @@ pub struct Args {
 ///
 /// A missing or ambiguous id is reported as tk reports it, `Error: ...` on
 /// stderr with exit status 1.
-pub fn run(dir: &Path, args: &Args, status: Status) -> anyhow::Result<Exit> {
-    let backlog = super::load(dir)?;
+pub fn run(backlog: &Backlog, args: &Args, status: Status) -> anyhow::Result<Exit> {
     let ticket = match backlog.resolve(&args.id) {
         Ok(ticket) => ticket,
         Err(error @ (Error::TicketNotFound { .. } | Error::AmbiguousId { .. })) => {
