@@ -121,3 +121,60 @@ fn sigkill_at_random_moments_loses_nothing() {
         Vec::<u32>::new()
     );
 }
+
+#[test]
+fn killed_supervisor_is_recorded_lost() {
+    let project = TestProject::empty();
+    project.add_ticket("l-1", &[]);
+    let agent = [
+        BIN,
+        "__agent",
+        "--behavior",
+        "close",
+        "--sleep-ms",
+        "60000",
+        "{ticket}",
+    ];
+    project.configure(&agent, json!({}));
+    let turn = project.run(&["turn"], Duration::from_secs(20));
+    assert_eq!(turn.status.code(), Some(0), "{}", stderr(&turn));
+
+    let sessions = project.ralph().join("sessions");
+    let started_agent = || -> Option<Value> {
+        let entry = fs::read_dir(&sessions)
+            .ok()?
+            .flatten()
+            .find(|e| e.path().extension().is_some_and(|ext| ext == "started"))?;
+        let started: Value = serde_json::from_str(&fs::read_to_string(entry.path()).ok()?).ok()?;
+        (!started["agent"].is_null()).then_some(started)
+    };
+    assert!(support_loop::wait_for(Duration::from_secs(10), || {
+        started_agent().is_some()
+    }));
+    let started = started_agent().unwrap();
+    let supervisor = started["supervisor"]["pid"].as_u64().unwrap().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", &supervisor])
+        .status();
+    assert!(status.unwrap().success());
+    assert!(support_loop::wait_for(Duration::from_secs(5), || {
+        !std::path::Path::new(&format!("/proc/{supervisor}")).exists()
+    }));
+
+    let output = project.run(&["turn"], Duration::from_secs(20));
+
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("<promise>COMPLETE</promise>"),
+        "{}",
+        stderr(&output)
+    );
+    let record = project.record_of("l-1");
+    assert_eq!(record["termination"], "lost", "{record}");
+    assert_eq!(
+        project.wait_no_processes(Duration::from_secs(2)),
+        Vec::<u32>::new()
+    );
+    let progress = fs::read_to_string(project.ralph().join("progress.md")).unwrap();
+    assert!(progress.contains("- l-1: lost ("), "{progress}");
+}

@@ -471,10 +471,15 @@ impl Engine {
     }
 
     /// Marks the sessions that are still active as interrupted and writes
-    /// their records; used after they were killed.
+    /// their records; used after their supervisors were killed. A session
+    /// whose supervisor wrote a record before it died keeps that record.
     pub fn record_interrupted(&mut self) -> anyhow::Result<()> {
         for entry in self.state.active.clone() {
             let files = self.files(entry.session);
+            if let Ok(Probe::Finished(record)) = session::probe(&files) {
+                self.record_finish(&entry, &record);
+                continue;
+            }
             let started = Started::load(&files).ok().flatten();
             let record = SessionRecord {
                 session: entry.session,

@@ -149,6 +149,9 @@ fn interrupt(
     }
 
     if !engine.state.active.is_empty() {
+        // NOTE: a session whose supervisor has not yet written `.started`
+        // (it was spawned by a process that crashed a moment later) is not
+        // known here by identity, so its agent could outlive the run.
         kill_agents(&engine);
         for (_, identity) in engine.supervisor_identities() {
             let _ = runlock::signal_verified(&identity, Signal::KILL);
