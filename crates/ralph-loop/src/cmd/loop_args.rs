@@ -113,9 +113,22 @@ pub fn checked_backlog(project: &Project) -> anyhow::Result<Backlog> {
     Ok(backlog)
 }
 
-/// Checks that the agent program can be found, so that a missing agent is
-/// one clear error rather than a failed session per ticket.
-pub fn check_program(program: &str, project: &Project) -> anyhow::Result<()> {
+/// Checks that the agent program the run would use can be found, so that a
+/// missing agent is one clear error rather than a failed session per
+/// ticket. A run being continued uses its saved command.
+pub fn check_agent(project: &Project, config: &Config) -> anyhow::Result<()> {
+    let saved = State::peek(&project.state()).filter(|state| state.stopped_by_signal.is_none());
+    let command = match &saved {
+        Some(state) => &state.settings.agent_command,
+        None => &config.agent_command,
+    };
+    match command.first() {
+        Some(program) => check_program(program, project),
+        None => anyhow::bail!("agentCommand is empty"),
+    }
+}
+
+fn check_program(program: &str, project: &Project) -> anyhow::Result<()> {
     let found = if program.contains('/') {
         project.root.join(program).is_file()
     } else {
@@ -125,7 +138,8 @@ pub fn check_program(program: &str, project: &Project) -> anyhow::Result<()> {
     };
     if !found {
         anyhow::bail!(
-            "agent program {program:?} not found; install it, or set agentCommand in {}",
+            "agent program {program:?} not found; install it, or set agentCommand in {} \
+             (`ralph-loop init` writes that file) or give the command after `--`",
             project.config().display()
         );
     }

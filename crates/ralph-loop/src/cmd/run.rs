@@ -34,6 +34,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<Exit> {
 /// Runs the loop on `project` until it is complete or stopped.
 pub fn run_project(project: Project, config: Config, reporter: &Reporter) -> anyhow::Result<Exit> {
     let backlog = loop_args::checked_backlog(&project)?;
+    loop_args::check_agent(&project, &config)?;
     let engine = match Engine::open(project, config, false)? {
         Opening::Ready(engine) => engine,
         Opening::Busy(busy) => {
@@ -41,10 +42,5 @@ pub fn run_project(project: Project, config: Config, reporter: &Reporter) -> any
             return Ok(Exit::Busy);
         }
     };
-    let program = engine.state.settings.agent_command[0].clone();
-    if let Err(error) = loop_args::check_program(&program, &engine.project) {
-        engine.close()?;
-        return Err(error);
-    }
     crate::dispatch::run::run(*engine, backlog, reporter)
 }

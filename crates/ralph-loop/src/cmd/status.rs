@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use runlock::Verdict;
+use runlock::{LockState, Verdict};
 use serde_json::{Value, json};
 use tickets::{Backlog, Status};
 
@@ -49,6 +49,9 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<Exit> {
 }
 
 fn lock_json(project: &Project, silence: Duration) -> anyhow::Result<Value> {
+    if !project.ralph.is_dir() {
+        return Ok(json!({"path": project.lock(), "state": LockState::Free}));
+    }
     let status = runlock::status(&project.lock(), silence)?;
     let verdict = status.verdict.as_ref().map(|verdict| match verdict {
         Verdict::Alive => "alive",

@@ -22,6 +22,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<Exit> {
         return Ok(Exit::Success);
     }
     let backlog = loop_args::checked_backlog(&project)?;
+    loop_args::check_agent(&project, &config)?;
     let mut engine = match Engine::open(project, config, true)? {
         Opening::Ready(engine) => engine,
         Opening::Busy(busy) => {
@@ -29,11 +30,6 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<Exit> {
             return Ok(Exit::Busy);
         }
     };
-    let program = engine.state.settings.agent_command[0].clone();
-    if let Err(error) = loop_args::check_program(&program, &engine.project) {
-        engine.close()?;
-        return Err(error);
-    }
 
     let reporter = Reporter::new(false, globals.quiet);
     let summary = match engine.step_with(&backlog) {
