@@ -117,7 +117,10 @@ pub fn checked_backlog(project: &Project) -> anyhow::Result<Backlog> {
 /// missing agent is one clear error rather than a failed session per
 /// ticket. A run being continued uses its saved command.
 pub fn check_agent(project: &Project, config: &Config) -> anyhow::Result<()> {
-    let saved = State::peek(&project.state()).filter(|state| state.stopped_by_signal.is_none());
+    // A version-1 file keeps no command, and an interrupted run is not
+    // continued, so both run the configured command.
+    let saved = State::peek(&project.state())
+        .filter(|state| state.stopped_by_signal.is_none() && !state.from_version_1);
     let command = match &saved {
         Some(state) => &state.settings.agent_command,
         None => &config.agent_command,
