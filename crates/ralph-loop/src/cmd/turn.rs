@@ -32,7 +32,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<Exit> {
     };
 
     let reporter = Reporter::new(false, globals.quiet);
-    let summary = match engine.step_with(&backlog) {
+    let summary = match engine.step(Some(backlog)) {
         Ok(summary) => summary,
         Err(error) => {
             let in_flight = engine.state.active.len();

@@ -150,21 +150,24 @@ impl Engine {
         std::mem::take(&mut self.events)
     }
 
-    /// Runs one turn's work: reconcile finished sessions, launch into free slots,
-    /// persist the state and rewrite progress.md. The run is complete when
-    /// nothing is active afterwards, because a free slot and a ready ticket
-    /// would have made a launch.
-    pub fn step(&mut self) -> anyhow::Result<Summary> {
-        let backlog = Backlog::load(&self.project.tickets)
-            .with_context(|| format!("failed to read {}", self.project.tickets.display()))?;
-        self.step_with(&backlog)
-    }
-
-    /// [`Engine::step`] on a backlog the caller has just loaded.
-    pub fn step_with(&mut self, backlog: &Backlog) -> anyhow::Result<Summary> {
-        self.reconcile()?;
+    /// Runs one turn's work: reconcile finished sessions, launch into free
+    /// slots, persist the state and rewrite progress.md. The run is complete
+    /// when nothing is active afterwards, because a free slot and a ready
+    /// ticket would have made a launch. `loaded` is a backlog the caller
+    /// has just read, reused when it is still current.
+    pub fn step(&mut self, loaded: Option<Backlog>) -> anyhow::Result<Summary> {
+        // A session that ended may have closed its ticket after `loaded` was
+        // read, so a backlog read before the reconcile is stale once any
+        // session has ended. Selecting from it could miss newly ready
+        // tickets and end the run early.
+        let ended = self.reconcile()?;
+        let backlog = match loaded {
+            Some(backlog) if !ended => backlog,
+            _ => Backlog::load(&self.project.tickets)
+                .with_context(|| format!("failed to read {}", self.project.tickets.display()))?,
+        };
         let picked: Vec<(String, PathBuf)> =
-            select::select(backlog, &self.state, self.free_slots())
+            select::select(&backlog, &self.state, self.free_slots())
                 .into_iter()
                 .map(|ticket| (ticket.id.clone(), ticket.path.clone()))
                 .collect();
@@ -172,7 +175,7 @@ impl Engine {
             self.launch(&ticket, file)?;
         }
         self.save()?;
-        self.write_progress(Some(backlog), progress::Phase::Running)?;
+        self.write_progress(Some(&backlog), progress::Phase::Running)?;
         Ok(Summary {
             complete: self.state.active.is_empty(),
             total: backlog.tickets().count(),
@@ -285,17 +288,19 @@ impl Engine {
     }
 
     /// Checks every active session and records those that have ended.
-    pub fn reconcile(&mut self) -> anyhow::Result<()> {
-        let mut changed = false;
+    /// Returns whether any session left the active list.
+    pub fn reconcile(&mut self) -> anyhow::Result<bool> {
+        let mut learned = false;
+        let mut ended = false;
         for entry in self.state.active.clone() {
             let files = self.files(entry.session);
             match session::probe(&files)? {
                 Probe::InFlight => {
-                    changed |= self.learn_identity(&entry, &files);
+                    learned |= self.learn_identity(&entry, &files);
                 }
                 Probe::Finished(record) => {
                     self.record_finish(&entry, &record);
-                    changed = true;
+                    ended = true;
                 }
                 Probe::NeverStarted => {
                     self.state.forget(entry.session);
@@ -304,19 +309,19 @@ impl Engine {
                     self.events.push(Event::Withdrawn {
                         ticket: entry.ticket.clone(),
                     });
-                    changed = true;
+                    ended = true;
                 }
                 Probe::Lost(started) => {
                     let record = self.record_lost(&entry, &files, started.map(|s| *s))?;
                     self.record_finish(&entry, &record);
-                    changed = true;
+                    ended = true;
                 }
             }
         }
-        if changed {
+        if learned || ended {
             self.update_members()?;
         }
-        Ok(())
+        Ok(ended)
     }
 
     /// Launches one session: the intent is saved first, then the supervisor

@@ -31,10 +31,7 @@ pub fn run(mut engine: Engine, backlog: Backlog, reporter: &Reporter) -> anyhow:
     let mut pidfds: HashMap<Uuid, OwnedFd> = HashMap::new();
     let mut first = Some(backlog);
     loop {
-        let summary = match first.take() {
-            Some(backlog) => engine.step_with(&backlog)?,
-            None => engine.step()?,
-        };
+        let summary = engine.step(first.take())?;
         reporter.show(&engine.take_events(), &summary, &engine.state);
         if summary.complete {
             reporter.finish();
