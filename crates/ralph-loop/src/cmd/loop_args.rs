@@ -153,7 +153,9 @@ fn check_program(program: &str, project: &Project) -> anyhow::Result<()> {
 /// Reads the state file without changing it.
 pub fn dry_run(project: &Project, config: &Config, turn: bool) -> anyhow::Result<()> {
     let backlog = checked_backlog(project)?;
-    let state = State::peek(&project.state());
+
+    // An interrupted run is not continued, so its state does not count.
+    let state = State::peek(&project.state()).filter(|state| state.stopped_by_signal.is_none());
     let settings = match &state {
         Some(state) => state.settings.clone(),
         None => crate::dispatch::engine::settings_of(config),
@@ -166,6 +168,7 @@ pub fn dry_run(project: &Project, config: &Config, turn: bool) -> anyhow::Result
         .iter()
         .flat_map(|state| state.active.iter().map(|active| active.ticket.as_str()))
         .collect();
+
     let started = state.as_ref().map_or(0, |state| state.started_count);
     let left = settings.max_iterations.saturating_sub(started) as usize;
     let limit = if turn {
@@ -173,6 +176,7 @@ pub fn dry_run(project: &Project, config: &Config, turn: bool) -> anyhow::Result
     } else {
         left
     };
+
     let order = plan::plan(&backlog, &dispatched, &in_flight, limit);
     let scope = if turn { "this turn" } else { "this run" };
     let mut text = format!(

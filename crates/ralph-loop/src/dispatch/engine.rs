@@ -279,7 +279,7 @@ impl Engine {
         SessionFiles::new(&self.project.sessions(), session)
     }
 
-    /// The supervisors of active sessions whose identity is known.
+    /// Returns the supervisors of active sessions whose identity is known.
     pub fn supervisor_identities(&self) -> Vec<(Uuid, ProcessIdentity)> {
         self.supervisors
             .iter()

@@ -1,4 +1,4 @@
-//! Which ready tickets the loop launches next.
+//! Selection of the ready tickets the loop launches next.
 
 use tickets::{Backlog, Ticket};
 

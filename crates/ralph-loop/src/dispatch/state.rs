@@ -221,6 +221,7 @@ fn parse_v1(value: &Value) -> Result<State, String> {
         .and_then(Value::as_str)
         .and_then(|text| text.parse::<Timestamp>().ok())
         .unwrap_or_else(Timestamp::now);
+
     let defaults = super::config::Config::default();
     let number = |key: &str, default: u32| {
         value
@@ -236,10 +237,12 @@ fn parse_v1(value: &Value) -> Result<State, String> {
         grace_period_ms: defaults.grace_period_ms,
         agent_command: defaults.agent_command,
     };
+
     let mut state = State::new(run_id, settings);
     state.started_at = started_at;
     state.started_count = number("startedCount", 0);
     state.from_version_1 = true;
+
     let now = Timestamp::now();
     let lists = [
         ("completed", Outcome::Completed, "completed"),
