@@ -1,7 +1,5 @@
 //! `ralph-loop init`: write `.tf/ralph/config.json` with every key.
 
-use std::fs;
-
 use anyhow::Context as _;
 
 use crate::Globals;
@@ -18,19 +16,14 @@ pub struct Args {
 
 /// Runs `ralph-loop init`.
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<Exit> {
-    let root = match &globals.directory {
-        Some(dir) => dir.clone(),
-        None => std::env::current_dir().context("failed to read the working directory")?,
-    };
-    let ralph = root.join(".tf").join("ralph");
-    let path = ralph.join("config.json");
+    let root = crate::project::find_or_create(globals)?;
+    let path = crate::project::ralph_dir(&root).join("config.json");
     if path.exists() && !args.force {
         anyhow::bail!(
             "{} already exists; pass --force to overwrite it",
             path.display()
         );
     }
-    fs::create_dir_all(&ralph).with_context(|| format!("failed to create {}", ralph.display()))?;
     crate::dispatch::fsutil::write_atomic(&path, Config::default().to_json().as_bytes())
         .with_context(|| format!("failed to write {}", path.display()))?;
     println!("wrote {}", path.display());
