@@ -165,3 +165,47 @@ fn second_signal_skips_the_grace() {
     assert_eq!(record["termination"], "interrupt-sigkill", "{record}");
     assert!(log.exists());
 }
+
+#[test]
+fn failed_turn_keeps_the_lock() {
+    let project = TestProject::empty();
+    project.add_ticket("k-1", &[]);
+    project.add_ticket("k-2", &[]);
+    project.configure(&sleeping_agent(), json!({"parallel": 1}));
+    let first = project.run(&["turn"], Duration::from_secs(20));
+    assert_eq!(first.status.code(), Some(0), "stderr:\n{}", stderr(&first));
+    assert!(
+        wait_agents_started(&project, 1),
+        "the session did not start"
+    );
+
+    // A directory where progress.md belongs makes the next step fail after
+    // it has checked the sessions.
+    let progress = project.ralph().join("progress.md");
+    fs::remove_file(&progress).unwrap();
+    fs::create_dir(&progress).unwrap();
+    let failed = project.run(&["turn"], Duration::from_secs(20));
+
+    assert_eq!(
+        failed.status.code(),
+        Some(1),
+        "stderr:\n{}",
+        stderr(&failed)
+    );
+    assert!(
+        stderr(&failed).contains("1 session is still in flight"),
+        "{}",
+        stderr(&failed)
+    );
+    assert!(
+        stderr(&failed).contains("ralph-loop status"),
+        "{}",
+        stderr(&failed)
+    );
+    assert!(
+        project.ralph().join("dispatch-loop.lock").exists(),
+        "the lock was removed"
+    );
+    let other = project.run(&["run"], Duration::from_secs(20));
+    assert_eq!(other.status.code(), Some(3), "stderr:\n{}", stderr(&other));
+}

@@ -38,9 +38,13 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<Exit> {
             let in_flight = engine.state.active.len();
             engine.close()?;
             if in_flight > 0 {
+                let sessions = match in_flight {
+                    1 => "1 session is".to_owned(),
+                    n => format!("{n} sessions are"),
+                };
                 eprintln!(
-                    "ralph-loop: the run keeps its lock while {in_flight} sessions are in \
-                     flight; inspect it with `ralph-loop status`"
+                    "ralph-loop: {sessions} still in flight, so the run keeps its lock; \
+                     inspect it with `ralph-loop status`"
                 );
             }
             return Err(error);
