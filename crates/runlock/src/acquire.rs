@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::attempt::{Locker, Sighting, Step, Won};
 use crate::error::Error;
-use crate::events::{self, Event};
+use crate::events::Event;
 use crate::held::RunLock;
 use crate::judge::{TakeoverReason, Verdict};
 use crate::record::Record;
@@ -185,7 +185,7 @@ pub fn acquire_with(
     let mut transient = 0u32;
     loop {
         if is_set(hooks.interrupted) {
-            log_attempt(&locker, started, attempt_event("interrupted", attempts));
+            log_attempt(&mut locker, started, attempt_event("interrupted", attempts));
             return Err(Error::Interrupted {
                 path: locker.path.clone(),
             });
@@ -216,7 +216,7 @@ pub fn acquire_with(
                     owner: busy.owner.as_ref(),
                     ..attempt_event("busy", attempts)
                 };
-                log_attempt(&locker, started, event);
+                log_attempt(&mut locker, started, event);
                 return Ok(Acquisition::Busy(busy));
             }
         };
@@ -229,8 +229,8 @@ pub fn acquire_with(
             waiter = Some(Waiter::new(&locker.dir_path));
             continue;
         };
-        if let Woken::Interrupted = waiter.wait(&locker.name, deadline, hooks.interrupted) {
-            log_attempt(&locker, started, attempt_event("interrupted", attempts));
+        if let Woken::Interrupted = waiter.wait(deadline, hooks.interrupted) {
+            log_attempt(&mut locker, started, attempt_event("interrupted", attempts));
             return Err(Error::Interrupted {
                 path: locker.path.clone(),
             });
@@ -261,7 +261,7 @@ pub(crate) fn measure(clock: &mut SilenceClock, sighting: Sighting, threshold: D
     }
 }
 
-fn finish(locker: Locker, won: Won, attempts: u32, started: Instant) -> Acquisition {
+fn finish(mut locker: Locker, won: Won, attempts: u32, started: Instant) -> Acquisition {
     let (outcome, held, previous, reason) = match won {
         Won::Acquired(held) => ("acquired", held, None, None),
         Won::Continued(held) => ("continued", held, None, None),
@@ -277,7 +277,7 @@ fn finish(locker: Locker, won: Won, attempts: u32, started: Instant) -> Acquisit
         reason: reason.as_ref().map(|reason| reason.as_str().to_owned()),
         ..attempt_event(outcome, attempts)
     };
-    log_attempt(&locker, started, event);
+    log_attempt(&mut locker, started, event);
     let lock = RunLock::new(locker, held);
     match (outcome, reason) {
         ("acquired", _) => Acquisition::Acquired(lock),
@@ -301,10 +301,11 @@ pub(crate) fn record_age(record: &Record) -> Option<Duration> {
 }
 
 /// Logs the end of an acquisition.
-fn log_attempt(locker: &Locker, started: Instant, event: Event<'_>) {
+fn log_attempt(locker: &mut Locker, started: Instant, event: Event<'_>) {
     let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let event = Event { waited_ms, ..event };
-    events::append(locker.dir.as_fd(), &locker.dir_path, &event);
+    let dir = locker.dir.as_fd();
+    locker.events.append(dir, &locker.dir_path, &event);
 }
 
 fn attempt_event(outcome: &'static str, attempts: u32) -> Event<'static> {
