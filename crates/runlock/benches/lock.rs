@@ -90,8 +90,8 @@ fn median(mut samples: Vec<f64>) -> f64 {
     samples[samples.len() / 2]
 }
 
-/// The floor: create a file exclusively, write a record-sized line, remove
-/// it.
+/// Measures the floor: create a file exclusively, write a record-sized
+/// line, remove it.
 fn floor_micros(dir: &Path) -> f64 {
     let path = dir.join("floor.lock");
     let line = vec![b'x'; 240];
@@ -112,7 +112,7 @@ fn floor_micros(dir: &Path) -> f64 {
     median(samples)
 }
 
-/// The cost of the two event log lines one acquire+release cycle writes:
+/// Measures the two event log lines one acquire+release cycle writes:
 /// open with `O_APPEND`, write, fstat, write, close.
 fn event_log_micros(dir: &Path) -> f64 {
     let path = dir.join("events.jsonl");

@@ -24,7 +24,7 @@ pub const DEFAULT_SILENCE_THRESHOLD: Duration = Duration::from_secs(30);
 /// [`DEFAULT_SILENCE_THRESHOLD`].
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
 
-/// How many times an attempt that sees a replacement in progress is
+/// How many times an attempt that finds a replacement in progress is
 /// repeated, 1 ms apart, before the lock is reported busy.
 const TRANSIENT_RETRIES: u32 = 50;
 
@@ -83,7 +83,7 @@ pub enum Acquisition {
         lock: RunLock,
         /// The replaced record; `None` when it was unreadable.
         previous: Option<Record>,
-        /// Why the old lock was stale.
+        /// The reason the old lock was stale.
         reason: TakeoverReason,
         /// How long ago the replaced record was taken.
         age: Option<Duration>,
@@ -119,7 +119,7 @@ impl Acquisition {
 pub struct Busy {
     /// The owner's record; `None` when a live holder's record is unreadable.
     pub owner: Option<Record>,
-    /// Why the lock counts as held.
+    /// The reason the lock counts as held.
     pub verdict: Verdict,
     /// How long the owner's heartbeat has been silent, by this process's
     /// clock.
@@ -156,9 +156,9 @@ pub fn waiting_line(busy: &Busy) -> String {
 
 /// Acquires the run lock at `lock_path`, whose directory must exist.
 ///
-/// With `options.wait`, a busy lock is waited for, and one line saying who
-/// holds it is printed on stderr when the wait begins; see
-/// [`acquire_with`] to replace that line or to make the wait interruptible.
+/// With `options.wait`, a busy lock is waited for. When the wait begins,
+/// one line naming the holder is printed on stderr. [`acquire_with`]
+/// replaces that line or makes the wait interruptible.
 /// A busy lock is not an error: it is [`Acquisition::Busy`].
 pub fn acquire(lock_path: &Path, options: &Options) -> Result<Acquisition, Error> {
     let mut print = |busy: &Busy| eprintln!("{}", waiting_line(busy));

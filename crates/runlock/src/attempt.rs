@@ -52,7 +52,7 @@ pub(crate) struct Sighting {
     pub transient: bool,
 }
 
-/// What one attempt came to.
+/// The result of one attempt.
 pub(crate) enum Step {
     Won(Won),
     Busy(Sighting),
@@ -519,7 +519,7 @@ fn own_identity() -> Result<(ProcessIdentity, String), Error> {
     Ok(fresh)
 }
 
-/// What a new lock file replaces.
+/// The lock file, if any, that a new one replaces.
 enum Prior {
     Nothing,
     Continue(Record),

@@ -40,22 +40,22 @@ impl RunLock {
         }
     }
 
-    /// The run this lock belongs to.
+    /// Returns the id of the run this lock belongs to.
     pub fn run_id(&self) -> Uuid {
         self.record.run_id
     }
 
-    /// The record this process wrote.
+    /// Returns the record this process wrote.
     pub fn record(&self) -> &Record {
         &self.record
     }
 
-    /// The lock path.
+    /// Returns the lock path.
     pub fn path(&self) -> &Path {
         &self.locker.path
     }
 
-    /// Whether a kernel lock backs this lock. It is `false` only on
+    /// Returns whether a kernel lock backs this lock: `false` only on
     /// filesystems without a working `flock`.
     pub fn has_kernel_lock(&self) -> bool {
         self.kernel_lock

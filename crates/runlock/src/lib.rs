@@ -12,7 +12,7 @@
 //! - **Kernel lock.** The holder keeps an exclusive `flock` on the file the
 //!   path names, through one descriptor opened `O_CLOEXEC`. The kernel drops
 //!   it when the holder dies, even by SIGKILL, so a dead holder is seen at
-//!   once; close-on-exec keeps spawned children from inheriting it and
+//!   once. Close-on-exec keeps spawned children from inheriting it and
 //!   holding the lock after the holder is gone. `flock` is used rather than
 //!   `fcntl` record locks, which vanish when the process closes any other
 //!   descriptor of the file.

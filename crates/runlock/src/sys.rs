@@ -138,7 +138,7 @@ fn libc_eopnotsupp() -> i32 {
     rustix::io::Errno::OPNOTSUPP.raw_os_error()
 }
 
-/// Returns whether `error` says the filesystem offers no working `flock`.
+/// Returns whether `error` means the filesystem has no working `flock`.
 pub fn is_flock_unsupported(error: &io::Error) -> bool {
     let code = error.raw_os_error();
     code == Some(rustix::io::Errno::OPNOTSUPP.raw_os_error())
@@ -364,7 +364,7 @@ impl DirWatch {
         Ok(DirWatch { fd })
     }
 
-    /// The descriptor to poll.
+    /// Returns the descriptor to poll.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }

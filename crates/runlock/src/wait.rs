@@ -20,14 +20,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// the lock is removed, created or replaced, or when a holder that wrote it
 /// closes it (which is also what the kernel does for a killed holder). The
 /// backoff, from 1 ms doubling to at most 1 s, covers filesystems where
-/// inotify sees no remote changes.
+/// inotify misses remote changes.
 pub(crate) struct Waiter {
     watch: Option<DirWatch>,
     backoff: Duration,
     seed: u64,
 }
 
-/// Why a wait ended.
+/// The reason a wait ended.
 pub(crate) enum Woken {
     /// Time to try again.
     Retry,
@@ -116,9 +116,9 @@ impl Waiter {
 /// Measures how long the owner's heartbeat has been silent.
 ///
 /// The first sighting of a modification time is judged by this process's
-/// wall clock; after that, silence grows by this process's monotonic clock
-/// until the modification time changes, so neither clock jumps nor the
-/// owner's clock can shorten it.
+/// wall clock. After that, silence grows by this process's monotonic clock
+/// until the modification time changes, so that neither a wall clock jump
+/// nor the owner's clock can shorten it.
 #[derive(Default)]
 pub(crate) struct SilenceClock {
     last: Option<Sighted>,
