@@ -107,16 +107,22 @@ impl Locker {
     /// Makes one attempt. The first attempt creates the lock right away,
     /// which is the common case and saves a failed open.
     pub fn attempt(&mut self) -> Result<Step, Error> {
+        let mut create_error = None;
         if !self.tried_create {
             self.tried_create = true;
-            match self.create(Prior::Nothing)? {
-                Step::Retry => {}
-                step => return Ok(step),
+            match self.create(Prior::Nothing) {
+                Ok(Step::Retry) => {}
+                Ok(step) => return Ok(step),
+
+                // A full disk or read-only directory still lets a held
+                // lock be reported as busy, so look at it first.
+                Err(error) => create_error = Some(error),
             }
         }
-        let fd = match self.open_existing()? {
-            Some(fd) => fd,
-            None => return self.create(Prior::Nothing),
+        let fd = match (self.open_existing()?, create_error) {
+            (Some(fd), _) => fd,
+            (None, Some(error)) => return Err(error),
+            (None, None) => return self.create(Prior::Nothing),
         };
         let meta = self.stat(&fd)?;
         match self.lock(&fd)? {
