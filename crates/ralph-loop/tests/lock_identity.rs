@@ -205,7 +205,7 @@ fn float_seconds_of_other_process_is_reused() {
 }
 
 #[test]
-fn stopped_holder_is_silent_and_break_hung_ends_it() {
+fn stopped_holder_and_break_hung() {
     let project = Project::new();
     let mut holder = project.ralph(&[
         "lock",

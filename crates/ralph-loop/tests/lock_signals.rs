@@ -118,7 +118,7 @@ fn signal_while_waiting_leaves_holder_alone() {
 }
 
 #[test]
-fn signal_is_forwarded_and_exit_is_128_plus_n() {
+fn signal_forwarded_to_command() {
     let project = Project::new();
     let script = r#"trap 'echo got-term > "$MARK"; exit 0' TERM; : > "$READY"; while :; do sleep 0.01; done"#;
     let mut run = project.ralph(&["lock", "run", "--", "sh", "-c", script]);

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::attempt::{Locker, Sighting, Step, Won};
 use crate::error::Error;
-use crate::events::{self, Event};
+use crate::events::Event;
 use crate::held::RunLock;
 use crate::judge::{TakeoverReason, Verdict};
 use crate::record::Record;
@@ -24,7 +24,7 @@ pub const DEFAULT_SILENCE_THRESHOLD: Duration = Duration::from_secs(30);
 /// [`DEFAULT_SILENCE_THRESHOLD`].
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
 
-/// How many times an attempt that sees a replacement in progress is
+/// How many times an attempt that finds a replacement in progress is
 /// repeated, 1 ms apart, before the lock is reported busy.
 const TRANSIENT_RETRIES: u32 = 50;
 
@@ -83,7 +83,7 @@ pub enum Acquisition {
         lock: RunLock,
         /// The replaced record; `None` when it was unreadable.
         previous: Option<Record>,
-        /// Why the old lock was stale.
+        /// The reason the old lock was stale.
         reason: TakeoverReason,
         /// How long ago the replaced record was taken.
         age: Option<Duration>,
@@ -119,7 +119,7 @@ impl Acquisition {
 pub struct Busy {
     /// The owner's record; `None` when a live holder's record is unreadable.
     pub owner: Option<Record>,
-    /// Why the lock counts as held.
+    /// The reason the lock counts as held.
     pub verdict: Verdict,
     /// How long the owner's heartbeat has been silent, by this process's
     /// clock.
@@ -156,9 +156,9 @@ pub fn waiting_line(busy: &Busy) -> String {
 
 /// Acquires the run lock at `lock_path`, whose directory must exist.
 ///
-/// With `options.wait`, a busy lock is waited for, and one line saying who
-/// holds it is printed on stderr when the wait begins; see
-/// [`acquire_with`] to replace that line or to make the wait interruptible.
+/// With `options.wait`, a busy lock is waited for. When the wait begins,
+/// one line naming the holder is printed on stderr. [`acquire_with`]
+/// replaces that line or makes the wait interruptible.
 /// A busy lock is not an error: it is [`Acquisition::Busy`].
 pub fn acquire(lock_path: &Path, options: &Options) -> Result<Acquisition, Error> {
     let mut print = |busy: &Busy| eprintln!("{}", waiting_line(busy));
@@ -185,7 +185,7 @@ pub fn acquire_with(
     let mut transient = 0u32;
     loop {
         if is_set(hooks.interrupted) {
-            log_attempt(&locker, started, attempt_event("interrupted", attempts));
+            log_attempt(&mut locker, started, attempt_event("interrupted", attempts));
             return Err(Error::Interrupted {
                 path: locker.path.clone(),
             });
@@ -216,7 +216,7 @@ pub fn acquire_with(
                     owner: busy.owner.as_ref(),
                     ..attempt_event("busy", attempts)
                 };
-                log_attempt(&locker, started, event);
+                log_attempt(&mut locker, started, event);
                 return Ok(Acquisition::Busy(busy));
             }
         };
@@ -229,8 +229,8 @@ pub fn acquire_with(
             waiter = Some(Waiter::new(&locker.dir_path));
             continue;
         };
-        if let Woken::Interrupted = waiter.wait(&locker.name, deadline, hooks.interrupted) {
-            log_attempt(&locker, started, attempt_event("interrupted", attempts));
+        if let Woken::Interrupted = waiter.wait(deadline, hooks.interrupted) {
+            log_attempt(&mut locker, started, attempt_event("interrupted", attempts));
             return Err(Error::Interrupted {
                 path: locker.path.clone(),
             });
@@ -261,7 +261,7 @@ pub(crate) fn measure(clock: &mut SilenceClock, sighting: Sighting, threshold: D
     }
 }
 
-fn finish(locker: Locker, won: Won, attempts: u32, started: Instant) -> Acquisition {
+fn finish(mut locker: Locker, won: Won, attempts: u32, started: Instant) -> Acquisition {
     let (outcome, held, previous, reason) = match won {
         Won::Acquired(held) => ("acquired", held, None, None),
         Won::Continued(held) => ("continued", held, None, None),
@@ -277,7 +277,7 @@ fn finish(locker: Locker, won: Won, attempts: u32, started: Instant) -> Acquisit
         reason: reason.as_ref().map(|reason| reason.as_str().to_owned()),
         ..attempt_event(outcome, attempts)
     };
-    log_attempt(&locker, started, event);
+    log_attempt(&mut locker, started, event);
     let lock = RunLock::new(locker, held);
     match (outcome, reason) {
         ("acquired", _) => Acquisition::Acquired(lock),
@@ -301,10 +301,11 @@ pub(crate) fn record_age(record: &Record) -> Option<Duration> {
 }
 
 /// Logs the end of an acquisition.
-fn log_attempt(locker: &Locker, started: Instant, event: Event<'_>) {
+fn log_attempt(locker: &mut Locker, started: Instant, event: Event<'_>) {
     let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let event = Event { waited_ms, ..event };
-    events::append(locker.dir.as_fd(), &locker.dir_path, &event);
+    let dir = locker.dir.as_fd();
+    locker.events.append(dir, &locker.dir_path, &event);
 }
 
 fn attempt_event(outcome: &'static str, attempts: u32) -> Event<'static> {

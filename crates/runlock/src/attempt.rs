@@ -5,12 +5,14 @@
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
 use uuid::Uuid;
 
 use crate::error::Error;
+use crate::events::EventLog;
 use crate::identity::{self, ProcessIdentity, SystemProbe};
 use crate::judge::{self, Judgment, Observer, TakeoverReason, Verdict};
 use crate::record::{MAX_RECORD_BYTES, Record};
@@ -50,7 +52,7 @@ pub(crate) struct Sighting {
     pub transient: bool,
 }
 
-/// What one attempt came to.
+/// The result of one attempt.
 pub(crate) enum Step {
     Won(Won),
     Busy(Sighting),
@@ -74,13 +76,16 @@ pub(crate) struct Locker {
     pub own: ProcessIdentity,
     pub hostname: String,
     pub requested: Option<Uuid>,
+    pub events: EventLog,
     kernel_locks: bool,
+    tried_create: bool,
 }
 
 impl Locker {
     /// Opens the lock's directory and reads this process's identity.
     pub fn new(lock_path: &Path, requested: Option<Uuid>) -> Result<Locker, Error> {
         let (dir_path, name) = split_path(lock_path)?;
+        let (own, hostname) = own_identity()?;
         let dir = sys::open_dir(&dir_path).map_err(|source| Error::Directory {
             path: dir_path.clone(),
             source,
@@ -90,18 +95,34 @@ impl Locker {
             dir_path,
             dir,
             name,
-            own: ProcessIdentity::current()?,
-            hostname: identity::hostname()?,
+            own,
+            hostname,
             requested,
+            events: EventLog::default(),
             kernel_locks: true,
+            tried_create: false,
         })
     }
 
-    /// Makes one attempt.
+    /// Makes one attempt. The first attempt creates the lock right away,
+    /// which is the common case and saves a failed open.
     pub fn attempt(&mut self) -> Result<Step, Error> {
-        let fd = match self.open_existing()? {
-            Some(fd) => fd,
-            None => return self.create(Prior::Nothing),
+        let mut create_error = None;
+        if !self.tried_create {
+            self.tried_create = true;
+            match self.create(Prior::Nothing) {
+                Ok(Step::Retry) => {}
+                Ok(step) => return Ok(step),
+
+                // A full disk or read-only directory still lets a held
+                // lock be reported as busy, so look at it first.
+                Err(error) => create_error = Some(error),
+            }
+        }
+        let fd = match (self.open_existing()?, create_error) {
+            (Some(fd), _) => fd,
+            (None, Some(error)) => return Err(error),
+            (None, None) => return self.create(Prior::Nothing),
         };
         let meta = self.stat(&fd)?;
         match self.lock(&fd)? {
@@ -320,31 +341,30 @@ impl Locker {
         let _ = sys::unlink(dir, private);
     }
 
-    /// Creates the lock where none exists: a complete record in an unnamed
-    /// file, locked, then linked to the path, which fails if it exists.
+    /// Creates the lock where none exists: a complete record in a locked
+    /// temporary file, renamed to the path with `RENAME_NOREPLACE`, which
+    /// fails if a lock exists. Renaming (unlike linking an `O_TMPFILE`)
+    /// gives the held descriptor the lock's name, so inotify reports its
+    /// close, even by a killed holder, under that name.
     fn create(&mut self, prior: Prior) -> Result<Step, Error> {
         let record = match &prior {
             Prior::Continue(previous) => self.continuation(previous),
             _ => self.new_record(self.new_run_id()),
         };
-        let (fd, temp) = self.create_file()?;
-        let linked = self.fill(&fd, &record).and_then(|kernel_lock| {
-            let dir = self.dir.as_fd();
-            let link = match &temp {
-                None => sys::link_unnamed(fd.as_fd(), dir, &self.name),
-                Some(temp) => sys::link(dir, temp, &self.name),
-            };
-            match link {
+        let (fd, temp) = self.create_temp()?;
+        let moved = self.fill(&fd, &record).and_then(|kernel_lock| {
+            match sys::rename_no_replace(self.dir.as_fd(), &temp, &self.name) {
                 Ok(()) => Ok(Some(kernel_lock)),
                 Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(None),
                 Err(source) => Err(Error::io("create", &self.path, source)),
             }
         });
-        if let Some(temp) = &temp {
-            let _ = sys::unlink(self.dir.as_fd(), temp);
-        }
-        let Some(kernel_lock) = linked? else {
-            return Ok(Step::Retry);
+        let kernel_lock = match moved {
+            Ok(Some(kernel_lock)) => kernel_lock,
+            other => {
+                let _ = sys::unlink(self.dir.as_fd(), &temp);
+                return other.map(|_| Step::Retry);
+            }
         };
         let held = self.held(fd, record, kernel_lock)?;
         Ok(Step::Won(match prior {
@@ -358,18 +378,19 @@ impl Locker {
         }))
     }
 
-    /// Creates an unnamed file, or a named temporary one where `O_TMPFILE`
-    /// is not supported.
-    fn create_file(&self) -> Result<(OwnedFd, Option<String>), Error> {
-        match sys::create_unnamed(self.dir.as_fd()) {
-            Ok(fd) => return Ok((fd, None)),
-            Err(error) if sys::is_tmpfile_unsupported(&error) => {}
-            Err(source) => return Err(Error::io("create", &self.path, source)),
+    /// Creates a new hidden temporary file beside the lock.
+    fn create_temp(&self) -> Result<(OwnedFd, String), Error> {
+        let mut attempt = 0;
+        loop {
+            let temp = self.temp_name("tmp");
+            match sys::create_named(self.dir.as_fd(), &temp) {
+                Ok(fd) => return Ok((fd, temp)),
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists && attempt < 10 => {
+                    attempt += 1;
+                }
+                Err(source) => return Err(Error::io("create", &self.path, source)),
+            }
         }
-        let temp = self.temp_name("tmp");
-        let fd = sys::create_named(self.dir.as_fd(), &temp)
-            .map_err(|source| Error::io("create", self.dir_path.join(&temp), source))?;
-        Ok((fd, Some(temp)))
     }
 
     /// Writes the record into a new file and takes its kernel lock.
@@ -384,10 +405,7 @@ impl Locker {
     /// file, locked, then renamed over the path. `old` is closed last, so
     /// the path never names an unlocked file.
     pub fn replace(&mut self, old: OwnedFd, record: Record) -> Result<Held, Error> {
-        let temp = self.temp_name("tmp");
-        let dir = self.dir.as_fd();
-        let fd = sys::create_named(dir, &temp)
-            .map_err(|source| Error::io("create", self.dir_path.join(&temp), source))?;
+        let (fd, temp) = self.create_temp()?;
         let renamed = self.fill(&fd, &record).and_then(|kernel_lock| {
             sys::rename(self.dir.as_fd(), &temp, &self.name)
                 .map(|()| kernel_lock)
@@ -478,14 +496,36 @@ impl Locker {
         Record::new(run_id, &self.own, &self.hostname)
     }
 
-    /// Returns a hidden name for a private file beside the lock.
+    /// Returns a new hidden name for a private file beside the lock,
+    /// unique to this process.
     pub fn temp_name(&self, kind: &str) -> String {
-        let unique = Uuid::new_v4().simple();
-        format!(".{}.{kind}.{}.{unique}", self.name, self.own.pid)
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|elapsed| elapsed.subsec_nanos())
+            .unwrap_or(0);
+        format!(".{}.{kind}.{}.{nanos:x}.{count}", self.name, self.own.pid)
     }
 }
 
-/// What a new lock file replaces.
+/// Returns this process's identity and host name, read once per process.
+/// The PID is checked on every call, so a forked child reads its own.
+fn own_identity() -> Result<(ProcessIdentity, String), Error> {
+    static OWN: Mutex<Option<(ProcessIdentity, String)>> = Mutex::new(None);
+
+    let mut own = OWN.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((identity, hostname)) = own.as_ref()
+        && identity.pid == sys::current_pid()
+    {
+        return Ok((identity.clone(), hostname.clone()));
+    }
+    let fresh = (ProcessIdentity::current()?, identity::hostname()?);
+    *own = Some(fresh.clone());
+    Ok(fresh)
+}
+
+/// The lock file, if any, that a new one replaces.
 enum Prior {
     Nothing,
     Continue(Record),

@@ -25,11 +25,11 @@ pub enum BreakOutcome {
     Removed {
         /// The removed record; `None` when it was unreadable.
         previous: Option<Record>,
-        /// Why it was stale.
+        /// The reason it was stale.
         reason: TakeoverReason,
     },
-    /// A live run holds the lock, or its liveness cannot be told; nothing
-    /// was removed.
+    /// A live run holds the lock, or its liveness is unknown. Nothing was
+    /// removed.
     Held(Busy),
     /// The lock now belongs to another run than the one expected; nothing
     /// was removed.

@@ -21,7 +21,7 @@ pub enum Error {
     NotAFile {
         /// The lock path.
         path: PathBuf,
-        /// What is there instead, such as "directory".
+        /// The kind of file found instead, such as "directory".
         kind: &'static str,
     },
 
@@ -39,7 +39,7 @@ pub enum Error {
     /// failed.
     #[error("failed to {action} {path}")]
     Io {
-        /// What was being done, such as "create" or "read".
+        /// The operation that failed, such as "create" or "read".
         action: &'static str,
         /// The file involved.
         path: PathBuf,
@@ -62,7 +62,7 @@ pub enum Error {
     RecordInvalid {
         /// The lock path.
         path: PathBuf,
-        /// What is wrong with it.
+        /// The problem found in it.
         reason: String,
     },
 

@@ -7,7 +7,7 @@
 //! The log is a diagnostic aid: a failure to write it is logged as a warning
 //! and never fails the lock.
 
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
@@ -68,44 +68,59 @@ impl Event<'_> {
     }
 }
 
-/// Appends `event` to the log in `dir` and logs it with `tracing`.
-pub(crate) fn append(dir: BorrowedFd<'_>, dir_path: &Path, event: &Event<'_>) {
-    let run_id = event.record.map(|record| record.run_id);
-    tracing::info!(
-        event = event.kind,
-        outcome = event.outcome,
-        run_id = ?run_id,
-        attempts = event.attempts,
-        waited_ms = event.waited_ms,
-        reason = event.reason.as_deref().unwrap_or(""),
-        "run lock {} {}",
-        event.kind,
-        event.outcome,
-    );
-    if let Err(error) = write_line(dir, &event.to_line()) {
-        let path = dir_path.join(EVENT_LOG_NAME);
-        tracing::warn!(
-            "failed to append to the lock event log {}: {error}",
-            path.display()
-        );
-    }
+/// The event log of one lock directory, kept open between the events of
+/// one acquisition and its release.
+#[derive(Default)]
+pub(crate) struct EventLog {
+    fd: Option<OwnedFd>,
 }
 
-fn write_line(dir: BorrowedFd<'_>, line: &str) -> std::io::Result<()> {
-    let fd = sys::open_append(dir, EVENT_LOG_NAME)?;
-    sys::write_all(fd.as_fd(), line.as_bytes())?;
-    let meta = sys::stat_fd(fd.as_fd())?;
-    if meta.size <= MAX_EVENT_LOG_BYTES {
-        return Ok(());
+impl EventLog {
+    /// Appends `event` to the log in `dir` and logs it with `tracing`.
+    pub fn append(&mut self, dir: BorrowedFd<'_>, dir_path: &Path, event: &Event<'_>) {
+        let run_id = event.record.map(|record| record.run_id);
+        tracing::info!(
+            event = event.kind,
+            outcome = event.outcome,
+            run_id = ?run_id,
+            attempts = event.attempts,
+            waited_ms = event.waited_ms,
+            reason = event.reason.as_deref().unwrap_or(""),
+            "run lock {} {}",
+            event.kind,
+            event.outcome,
+        );
+        if let Err(error) = self.write_line(dir, &event.to_line()) {
+            let path = dir_path.join(EVENT_LOG_NAME);
+            tracing::warn!(
+                "failed to append to the lock event log {}: {error}",
+                path.display()
+            );
+        }
     }
 
-    // Rotate only the file this process just wrote to, so that two
-    // processes rotating at once do not push a fresh log aside.
-    let current = sys::lstat_at(dir, EVENT_LOG_NAME)?;
-    if current.id == meta.id {
-        sys::rename(dir, EVENT_LOG_NAME, &format!("{EVENT_LOG_NAME}.1"))?;
+    /// Appends one line. The size is checked, and the log rotated, only
+    /// when the log is opened, so once per acquisition.
+    fn write_line(&mut self, dir: BorrowedFd<'_>, line: &str) -> std::io::Result<()> {
+        if let Some(fd) = &self.fd {
+            return sys::write_all(fd.as_fd(), line.as_bytes());
+        }
+        let fd = sys::open_append(dir, EVENT_LOG_NAME)?;
+        sys::write_all(fd.as_fd(), line.as_bytes())?;
+        let meta = sys::stat_fd(fd.as_fd())?;
+        if meta.size <= MAX_EVENT_LOG_BYTES {
+            self.fd = Some(fd);
+            return Ok(());
+        }
+
+        // Rotate only the file this process just wrote to, so that two
+        // processes rotating at once do not push a fresh log aside.
+        let current = sys::lstat_at(dir, EVENT_LOG_NAME)?;
+        if current.id == meta.id {
+            sys::rename(dir, EVENT_LOG_NAME, &format!("{EVENT_LOG_NAME}.1"))?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Returns the last `count` events logged beside `lock_path`, oldest first.

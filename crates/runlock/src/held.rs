@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::attempt::{Held, Locker};
 use crate::error::Error;
-use crate::events::{self, Event};
+use crate::events::Event;
 use crate::identity::ProcessIdentity;
 use crate::record::Record;
 use crate::sys::{self, FileId};
@@ -40,22 +40,22 @@ impl RunLock {
         }
     }
 
-    /// The run this lock belongs to.
+    /// Returns the id of the run this lock belongs to.
     pub fn run_id(&self) -> Uuid {
         self.record.run_id
     }
 
-    /// The record this process wrote.
+    /// Returns the record this process wrote.
     pub fn record(&self) -> &Record {
         &self.record
     }
 
-    /// The lock path.
+    /// Returns the lock path.
     pub fn path(&self) -> &Path {
         &self.locker.path
     }
 
-    /// Whether a kernel lock backs this lock. It is `false` only on
+    /// Returns whether a kernel lock backs this lock: `false` only on
     /// filesystems without a working `flock`.
     pub fn has_kernel_lock(&self) -> bool {
         self.kernel_lock
@@ -159,7 +159,7 @@ impl RunLock {
         Ok(on_disk.run_id == self.record.run_id && on_disk.pid == self.record.pid)
     }
 
-    fn log(&self, outcome: &'static str) {
+    fn log(&mut self, outcome: &'static str) {
         let event = Event {
             kind: "release",
             outcome,
@@ -170,7 +170,9 @@ impl RunLock {
             previous: None,
             reason: None,
         };
-        events::append(self.locker.dir.as_fd(), &self.locker.dir_path, &event);
+        let locker = &mut self.locker;
+        let dir = locker.dir.as_fd();
+        locker.events.append(dir, &locker.dir_path, &event);
     }
 }
 

@@ -41,11 +41,11 @@ pub enum Liveness {
     /// The identity comes from another boot, so the process is gone.
     OtherBoot,
     /// The probe failed in a way that proves nothing, such as a permission
-    /// error; the reason says how.
+    /// error. The string describes the failure.
     CannotTell(String),
 }
 
-/// What one look at a PID showed.
+/// The result of one look at a PID.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Observed {
     Running { start_ticks: u64 },
@@ -54,7 +54,7 @@ pub(crate) enum Observed {
 }
 
 /// The OS calls an identity check makes, behind a seam so that unit tests
-/// can return errors, such as `EACCES`, that root never sees from `/proc`.
+/// can return errors, such as `EACCES`, that root never gets from `/proc`.
 pub(crate) trait Probe {
     /// Reads `/proc/PID/stat`.
     fn stat(&self, pid: u32) -> io::Result<String>;
@@ -64,7 +64,7 @@ pub(crate) trait Probe {
     fn boot_id(&self) -> io::Result<String>;
 }
 
-/// The probe that asks the kernel.
+/// The probe that reads `/proc` and calls `kill(pid, 0)`.
 pub(crate) struct SystemProbe;
 
 impl Probe for SystemProbe {
@@ -218,7 +218,7 @@ pub fn signal_verified(identity: &ProcessIdentity, signal: Signal) -> Result<boo
     send_pidfd(identity.pid, &pidfd, signal)
 }
 
-/// The same for the identity's whole process group (killpg on its pgid,
+/// Signals the identity's whole process group (killpg on its pgid,
 /// after verifying the leader).
 ///
 /// When the process shares the caller's own group, only the process itself
@@ -327,7 +327,7 @@ fn is_no_such_process(error: &io::Error) -> bool {
 mod tests {
     use super::*;
 
-    /// A probe that returns fixed answers.
+    /// A probe that returns fixed results.
     struct FakeProbe {
         stat: io::Result<String>,
         exists: io::Result<()>,

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::identity::{self, Liveness, Observed, Probe, ProcessIdentity};
 use crate::record::Record;
 
-/// Why a busy lock is considered held.
+/// The reason a busy lock is considered held.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// The owner is alive and its heartbeat is recent.
@@ -31,7 +31,7 @@ pub enum Verdict {
     /// The owner's liveness could not be checked, for example because of a
     /// permission error.
     CannotTell {
-        /// What went wrong.
+        /// The failure.
         reason: String,
     },
 }
@@ -51,7 +51,7 @@ impl fmt::Display for Verdict {
     }
 }
 
-/// Why a lock was taken over.
+/// The reason a lock was taken over.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TakeoverReason {
     /// The owner process no longer exists.
@@ -63,9 +63,9 @@ pub enum TakeoverReason {
     /// The record could not be parsed and nobody held the file; it was moved
     /// aside.
     Unreadable {
-        /// What was wrong with it.
+        /// The problem found in it.
         reason: String,
-        /// Where the unreadable file was moved.
+        /// The path the unreadable file was moved to.
         moved_to: std::path::PathBuf,
     },
 }
@@ -96,7 +96,7 @@ impl fmt::Display for TakeoverReason {
     }
 }
 
-/// What to do with a record.
+/// The decision on a record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Judgment {
     /// Leave it: the run is held. The verdict is `Alive` until the caller
@@ -108,7 +108,7 @@ pub(crate) enum Judgment {
     Stale(TakeoverReason),
 }
 
-/// What the judge compares a record against.
+/// The process and machine a record is judged against.
 pub(crate) struct Observer<'a> {
     pub probe: &'a dyn Probe,
     pub hostname: &'a str,
@@ -202,7 +202,7 @@ mod tests {
 
     use super::*;
 
-    /// A probe that sees one process, or returns a fixed error for it.
+    /// A probe with one running process, or a fixed error for it.
     struct OneProcess {
         pid: u32,
         start_ticks: u64,
@@ -336,7 +336,7 @@ mod tests {
     }
 
     #[test]
-    fn live_member_holds_other_runs_and_continues_same_run() {
+    fn live_member_keeps_run_alive() {
         let mut kept = record(21, 5);
         kept.members.push(ProcessIdentity {
             pid: 20,
@@ -362,7 +362,7 @@ mod tests {
     }
 
     #[test]
-    fn legacy_record_without_start_time_is_held_while_pid_runs() {
+    fn legacy_record_without_start_time() {
         let mut legacy = record(20, 5);
         legacy.process_start_time = None;
         legacy.boot_id = None;

@@ -12,15 +12,16 @@
 //! - **Kernel lock.** The holder keeps an exclusive `flock` on the file the
 //!   path names, through one descriptor opened `O_CLOEXEC`. The kernel drops
 //!   it when the holder dies, even by SIGKILL, so a dead holder is seen at
-//!   once; close-on-exec keeps spawned children from inheriting it and
+//!   once. Close-on-exec keeps spawned children from inheriting it and
 //!   holding the lock after the holder is gone. `flock` is used rather than
 //!   `fcntl` record locks, which vanish when the process closes any other
 //!   descriptor of the file.
 //! - **Whole records only.** A record appears at the path in one of two
-//!   ways: an unnamed file (`O_TMPFILE`), fully written and locked, is
-//!   linked to the path with `linkat`, which fails if a lock exists; or a
-//!   locked temporary file is renamed over the path by the process that
-//!   holds the kernel lock on the file the path names. No reader ever sees
+//!   ways: a fully written and locked temporary file is renamed to the path
+//!   with `RENAME_NOREPLACE` (or linked, where that flag is missing), which
+//!   fails if a lock exists; or a locked temporary file is renamed over the
+//!   path by the process that holds the kernel lock on the file the path
+//!   names. No reader ever sees
 //!   a half-written record. The record is not fsynced: it only matters
 //!   during this boot, and a record torn by a power loss comes from an
 //!   earlier boot and is unreadable, so it is moved aside and replaced.
@@ -61,7 +62,7 @@
 //! - **No working flock** (`EOPNOTSUPP`, `ENOLCK`, as on some network
 //!   filesystems): warn once, then let the record decide alone. A stale
 //!   file is renamed to a private name, checked to be the file judged, and
-//!   only then replaced with `linkat`. Setting the environment variable
+//!   only then replaced by a rename that fails if a lock exists. Setting the environment variable
 //!   `RUNLOCK_NO_FLOCK=1` forces this mode, for tests.
 //!
 //! Every attempt and release is logged as one JSON line in

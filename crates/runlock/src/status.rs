@@ -19,7 +19,7 @@ use crate::wait::SilenceClock;
 pub enum LockState {
     /// No lock file exists.
     Free,
-    /// A live run holds the lock, or its liveness cannot be told.
+    /// A live run holds the lock, or its liveness is unknown.
     Held,
     /// The lock file's owner is gone; the next acquisition takes it over.
     Stale,
@@ -28,7 +28,7 @@ pub enum LockState {
     Unreadable,
 }
 
-/// What [`status`] found.
+/// The result of [`status`].
 #[derive(Clone, Debug)]
 pub struct LockStatus {
     /// The lock path.
@@ -37,9 +37,9 @@ pub struct LockStatus {
     pub state: LockState,
     /// The record at the path, when readable.
     pub holder: Option<Record>,
-    /// Why the lock counts as held, when [`LockState::Held`].
+    /// The reason the lock counts as held, when [`LockState::Held`].
     pub verdict: Option<Verdict>,
-    /// Why the lock is stale, when [`LockState::Stale`].
+    /// The reason the lock is stale, when [`LockState::Stale`].
     pub stale_reason: Option<TakeoverReason>,
     /// Whether a process holds a kernel lock on the file, from
     /// `/proc/locks`; `None` when that cannot be read.
@@ -49,7 +49,7 @@ pub struct LockStatus {
     /// How long the holder's heartbeat (the file's modification time) has
     /// been silent.
     pub heartbeat_silence: Option<Duration>,
-    /// What is wrong with an unreadable record.
+    /// The problem found in an unreadable record.
     pub problem: Option<String>,
 }
 

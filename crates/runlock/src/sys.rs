@@ -6,7 +6,7 @@
 
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -80,32 +80,26 @@ pub fn open_append(dir: BorrowedFd<'_>, name: &str) -> io::Result<OwnedFd> {
     rustix::fs::openat(dir, name, flags, Mode::from_raw_mode(0o644)).map_err(errno)
 }
 
-/// Creates a new file with no name in `dir` (`O_TMPFILE`).
-pub fn create_unnamed(dir: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
-    rustix::fs::openat(dir, ".", flags, Mode::from_raw_mode(0o644)).map_err(errno)
-}
-
 /// Creates a new file at `name`, failing with `EEXIST` if anything is there.
 pub fn create_named(dir: BorrowedFd<'_>, name: &str) -> io::Result<OwnedFd> {
     let flags = OFlags::CREATE | OFlags::EXCL | OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     rustix::fs::openat(dir, name, flags, Mode::from_raw_mode(0o644)).map_err(errno)
 }
 
-/// Gives the unnamed file `fd` the name `name`; `EEXIST` if it is taken.
-///
-/// `linkat` through `/proc/self/fd` needs no privilege, unlike
-/// `AT_EMPTY_PATH`.
-pub fn link_unnamed(fd: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &str) -> io::Result<()> {
-    let source = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    rustix::fs::linkat(
-        rustix::fs::CWD,
-        source.as_str(),
-        dir,
-        name,
-        AtFlags::SYMLINK_FOLLOW,
-    )
-    .map_err(errno)
+/// Renames `from` to `to` unless `to` exists (`EEXIST`). Where the
+/// filesystem has no `RENAME_NOREPLACE`, links `to` and then removes
+/// `from`, which gives the same result.
+pub fn rename_no_replace(dir: BorrowedFd<'_>, from: &str, to: &str) -> io::Result<()> {
+    use rustix::fs::RenameFlags;
+
+    match rustix::fs::renameat_with(dir, from, dir, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+            link(dir, from, to)?;
+            unlink(dir, from)
+        }
+        Err(error) => Err(errno(error)),
+    }
 }
 
 /// Adds the name `to` for the file named `from`; `EEXIST` if `to` is taken.
@@ -144,7 +138,7 @@ fn libc_eopnotsupp() -> i32 {
     rustix::io::Errno::OPNOTSUPP.raw_os_error()
 }
 
-/// Returns whether `error` says the filesystem offers no working `flock`.
+/// Returns whether `error` means the filesystem has no working `flock`.
 pub fn is_flock_unsupported(error: &io::Error) -> bool {
     let code = error.raw_os_error();
     code == Some(rustix::io::Errno::OPNOTSUPP.raw_os_error())
@@ -155,19 +149,6 @@ pub fn is_flock_unsupported(error: &io::Error) -> bool {
 /// Returns whether `error` is `ELOOP`, which `O_NOFOLLOW` gives for a symlink.
 pub fn is_symlink_loop(error: &io::Error) -> bool {
     error.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error())
-}
-
-/// Returns whether `error` says `O_TMPFILE` is not available here.
-pub fn is_tmpfile_unsupported(error: &io::Error) -> bool {
-    let code = error.raw_os_error();
-    [
-        rustix::io::Errno::OPNOTSUPP,
-        rustix::io::Errno::ISDIR,
-        rustix::io::Errno::INVAL,
-        rustix::io::Errno::NOENT,
-    ]
-    .iter()
-    .any(|candidate| code == Some(candidate.raw_os_error()))
 }
 
 /// `fstat`.
@@ -383,13 +364,14 @@ impl DirWatch {
         Ok(DirWatch { fd })
     }
 
-    /// The descriptor to poll.
+    /// Returns the descriptor to poll.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
 
-    /// Drains queued events and returns whether any named `name`.
-    pub fn drain(&self, name: &str) -> io::Result<bool> {
+    /// Drains queued events and returns whether any named something other
+    /// than `ignored`.
+    pub fn drain(&self, ignored: &str) -> io::Result<bool> {
         use std::mem::MaybeUninit;
 
         let mut buffer = [MaybeUninit::<u8>::uninit(); 4096];
@@ -399,7 +381,7 @@ impl DirWatch {
             match reader.next() {
                 Ok(event) => {
                     let file_name = event.file_name().map(CStr::to_bytes);
-                    seen |= file_name == Some(name.as_bytes());
+                    seen |= file_name != Some(ignored.as_bytes());
                 }
                 Err(rustix::io::Errno::AGAIN) => return Ok(seen),
                 Err(rustix::io::Errno::INTR) => continue,

@@ -20,14 +20,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// the lock is removed, created or replaced, or when a holder that wrote it
 /// closes it (which is also what the kernel does for a killed holder). The
 /// backoff, from 1 ms doubling to at most 1 s, covers filesystems where
-/// inotify sees no remote changes.
+/// inotify misses remote changes.
 pub(crate) struct Waiter {
     watch: Option<DirWatch>,
     backoff: Duration,
     seed: u64,
 }
 
-/// Why a wait ended.
+/// The reason a wait ended.
 pub(crate) enum Woken {
     /// Time to try again.
     Retry,
@@ -56,14 +56,9 @@ impl Waiter {
         }
     }
 
-    /// Waits until `name` changes in the directory, a backoff step passes, or
-    /// `deadline` comes.
-    pub fn wait(
-        &mut self,
-        name: &str,
-        deadline: Instant,
-        interrupted: Option<&AtomicBool>,
-    ) -> Woken {
+    /// Waits until something other than the event log changes in the
+    /// directory, a backoff step passes, or `deadline` comes.
+    pub fn wait(&mut self, deadline: Instant, interrupted: Option<&AtomicBool>) -> Woken {
         let step = self.next_step();
         let until = (Instant::now() + step).min(deadline);
         loop {
@@ -74,7 +69,7 @@ impl Waiter {
             if remaining.is_zero() {
                 return Woken::Retry;
             }
-            match self.poll(name, remaining) {
+            match self.poll(remaining) {
                 Ok(true) => {
                     self.backoff = MIN_BACKOFF;
                     return Woken::Retry;
@@ -90,15 +85,15 @@ impl Waiter {
     }
 
     /// Polls the watch, or sleeps when there is none; returns whether the
-    /// lock file changed.
-    fn poll(&self, name: &str, timeout: Duration) -> std::io::Result<bool> {
+    /// directory changed.
+    fn poll(&self, timeout: Duration) -> std::io::Result<bool> {
         let Some(watch) = &self.watch else {
             sys::poll_readable(&[], Some(timeout))?;
             return Ok(false);
         };
         let ready = sys::poll_readable(&[watch.fd()], Some(timeout))?;
         if ready.first().copied().unwrap_or(false) {
-            return watch.drain(name);
+            return watch.drain(crate::events::EVENT_LOG_NAME);
         }
         Ok(false)
     }
@@ -121,9 +116,9 @@ impl Waiter {
 /// Measures how long the owner's heartbeat has been silent.
 ///
 /// The first sighting of a modification time is judged by this process's
-/// wall clock; after that, silence grows by this process's monotonic clock
-/// until the modification time changes, so neither clock jumps nor the
-/// owner's clock can shorten it.
+/// wall clock. After that, silence grows by this process's monotonic clock
+/// until the modification time changes, so that neither a wall clock jump
+/// nor the owner's clock can shorten it.
 #[derive(Default)]
 pub(crate) struct SilenceClock {
     last: Option<Sighted>,

@@ -42,7 +42,8 @@ impl Project {
         self.root().join(name)
     }
 
-    /// A `ralph-loop -C ROOT ARGS...` command with a clean environment.
+    /// Returns a `ralph-loop -C ROOT ARGS...` command with a clean
+    /// environment.
     pub fn ralph(&self, args: &[&str]) -> Command {
         let mut command = Command::new(BIN);
         command.arg("-C").arg(self.root()).args(args);
@@ -240,7 +241,7 @@ pub fn dead_record(run_id: &str) -> String {
     record(run_id, pid, ticks, &boot_id(), &hostname())
 }
 
-/// A sleeping process, killed on drop.
+/// Spawns a sleeping process, killed on drop.
 pub fn sleeper() -> Guard {
     let mut command = Command::new("sleep");
     command.arg("300");

@@ -120,14 +120,15 @@ fn print_busy(busy: &Busy, waited: Option<Duration>) {
         Some(wait) => eprintln!("timed out after {}: {busy}", format_seconds(wait)),
         None => eprintln!("{busy}"),
     }
-    let hint = match &busy.verdict {
-        Verdict::Silent { .. } => {
+    let hint = match (&busy.verdict, waited) {
+        (Verdict::Silent { .. }, _) => {
             "hint: if that run is hung, end it with `ralph-loop lock break --hung`"
         }
-        Verdict::OtherHost { .. } | Verdict::CannotTell { .. } => {
+        (Verdict::OtherHost { .. } | Verdict::CannotTell { .. }, _) => {
             "hint: check that run yourself; `ralph-loop lock break` removes only verified stale locks"
         }
-        Verdict::Alive => {
+        (Verdict::Alive, Some(_)) => "hint: raise --wait, or see `ralph-loop lock status`",
+        (Verdict::Alive, None) => {
             "hint: wait for it with `--wait SECONDS`, or see `ralph-loop lock status`"
         }
     };

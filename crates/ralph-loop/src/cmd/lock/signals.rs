@@ -14,7 +14,7 @@
 //!   second signal cannot skip or interrupt that check.
 //!
 //! NOTE: Ctrl-C in a terminal reaches both this process and the command,
-//! which shares its process group, so the command sees SIGINT twice.
+//! which shares its process group, so the command gets SIGINT twice.
 
 use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -67,12 +67,12 @@ impl Signals {
         })
     }
 
-    /// The flag set by any caught signal.
+    /// Returns the flag that any caught signal sets.
     pub fn interrupted(&self) -> &AtomicBool {
         &self.any
     }
 
-    /// The descriptor that becomes readable when a signal arrives.
+    /// Returns the descriptor that becomes readable when a signal arrives.
     pub fn wake_fd(&self) -> BorrowedFd<'_> {
         self.wake.as_fd()
     }
