@@ -1,8 +1,11 @@
 //! `ralph-loop`: runs an AI coding agent over a tk backlog, one fresh agent
 //! session per ticket, under an exclusive run lock.
 
+mod agent;
 mod cmd;
+mod dispatch;
 mod exit;
+mod project;
 #[allow(dead_code)] // Unused until the dispatch loop runs sessions in parallel.
 mod select;
 #[allow(dead_code)] // Unused until the dispatch loop runs sessions in parallel.
@@ -44,6 +47,21 @@ pub struct Globals {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Dispatch one agent session per ready ticket until the backlog is done
+    Run(cmd::run::Args),
+
+    /// Take one re-entrant step of a run and exit
+    Turn(cmd::turn::Args),
+
+    /// Show the run lock, the active sessions and the backlog counts
+    Status(cmd::status::Args),
+
+    /// Write .tf/ralph/config.json with every key and its default
+    Init(cmd::init::Args),
+
+    /// Run a small backlog in a scratch git repository with a scripted agent
+    Demo(cmd::demo::Args),
+
     /// Inspect, hold or break the run lock
     #[command(subcommand)]
     Lock(cmd::lock::Command),
@@ -51,6 +69,14 @@ enum Command {
     /// List and update the tk backlog
     #[command(subcommand)]
     Tickets(cmd::tickets::Command),
+
+    /// Supervise one agent session (started by `run` and `turn`)
+    #[command(name = "__supervise", hide = true)]
+    Supervise(dispatch::supervisor::SuperviseArgs),
+
+    /// Act as a scripted agent (used by `demo` and the tests)
+    #[command(name = "__agent", hide = true)]
+    Agent(agent::AgentArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +95,13 @@ fn main() -> ExitCode {
     init_logging(&cli.globals);
 
     let result = match cli.command {
+        Command::Run(args) => cmd::run::run(&cli.globals, args),
+        Command::Turn(args) => cmd::turn::run(&cli.globals, args),
+        Command::Status(args) => cmd::status::run(&cli.globals, args),
+        Command::Init(args) => cmd::init::run(&cli.globals, args),
+        Command::Demo(args) => cmd::demo::run(&cli.globals, args),
+        Command::Supervise(args) => dispatch::supervisor::run(args).map(|()| Exit::Success),
+        Command::Agent(args) => agent::run(args),
         Command::Lock(command) => cmd::lock::run(&cli.globals, command),
         Command::Tickets(command) => cmd::tickets::run(&cli.globals, command),
     };

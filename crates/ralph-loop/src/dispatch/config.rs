@@ -1,0 +1,164 @@
+//! `.tf/ralph/config.json`: the loop's settings, their defaults and the
+//! command-line overrides.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Settings read from `config.json`. Every key is optional there, and keys
+/// this version does not know are kept (and written back) as they were.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Config {
+    /// Maximum number of sessions one run starts.
+    pub max_iterations: u32,
+    /// Maximum number of sessions in flight at once.
+    pub parallel: u32,
+    /// Time an agent session may run before it is stopped, in milliseconds.
+    pub attempt_timeout_ms: u64,
+    /// Time between SIGTERM and SIGKILL when a session is stopped, in
+    /// milliseconds.
+    pub grace_period_ms: u64,
+    /// Interval at which `run` refreshes the lock heartbeat, in milliseconds.
+    pub heartbeat_interval_ms: u64,
+    /// Heartbeat silence after which a live lock owner is reported silent,
+    /// in milliseconds.
+    pub silence_threshold_ms: u64,
+    /// The agent's argv; `{ticket}` in any element is replaced by the id.
+    pub agent_command: Vec<String>,
+    /// Keys this version does not use.
+    #[serde(flatten)]
+    pub unknown: Map<String, Value>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            max_iterations: 50,
+            parallel: 1,
+            attempt_timeout_ms: 600_000,
+            grace_period_ms: 10_000,
+            heartbeat_interval_ms: 5_000,
+            silence_threshold_ms: 60_000,
+            agent_command: ["pi", "-p", "/tf {ticket} --auto"]
+                .map(String::from)
+                .to_vec(),
+            unknown: Map::new(),
+        }
+    }
+}
+
+/// Command-line values that take precedence over `config.json`.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub max_iterations: Option<u32>,
+    pub parallel: Option<u32>,
+    pub attempt_timeout_ms: Option<u64>,
+    pub grace_period_ms: Option<u64>,
+    pub agent_command: Option<Vec<String>>,
+}
+
+impl Config {
+    /// Reads `path`, or returns the defaults when the file does not exist.
+    /// Unknown keys produce one warning.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = match fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                return Ok(Config::default());
+            }
+            Err(error) => {
+                return Err(error).with_context(|| format!("failed to read {}", path.display()));
+            }
+        };
+        let config: Config = serde_json::from_str(&text)
+            .with_context(|| format!("invalid config file {}", path.display()))?;
+        if !config.unknown.is_empty() {
+            let keys: Vec<&str> = config.unknown.keys().map(String::as_str).collect();
+            tracing::warn!(
+                "{}: unknown keys kept but not used: {}",
+                path.display(),
+                keys.join(", ")
+            );
+        }
+        config
+            .validate()
+            .with_context(|| format!("invalid config file {}", path.display()))?;
+        Ok(config)
+    }
+
+    /// Applies the command-line values over the file's.
+    pub fn apply(&mut self, overrides: &Overrides) -> anyhow::Result<()> {
+        if let Some(value) = overrides.max_iterations {
+            self.max_iterations = value;
+        }
+        if let Some(value) = overrides.parallel {
+            self.parallel = value;
+        }
+        if let Some(value) = overrides.attempt_timeout_ms {
+            self.attempt_timeout_ms = value;
+        }
+        if let Some(value) = overrides.grace_period_ms {
+            self.grace_period_ms = value;
+        }
+        if let Some(value) = &overrides.agent_command {
+            self.agent_command = value.clone();
+        }
+        self.validate()
+    }
+
+    /// Checks the values that would make a run meaningless.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.parallel == 0 {
+            anyhow::bail!("parallel must be at least 1");
+        }
+        if self.agent_command.is_empty() || self.agent_command[0].is_empty() {
+            anyhow::bail!("agentCommand must name a program");
+        }
+        if self.heartbeat_interval_ms == 0 {
+            anyhow::bail!("heartbeatIntervalMs must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Renders the file `ralph-loop init` writes: every key, pretty-printed.
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_fill_missing_keys() {
+        let config: Config = serde_json::from_str(r#"{"parallel": 3}"#).unwrap();
+        assert_eq!(config.parallel, 3);
+        assert_eq!(config.max_iterations, 50);
+        assert_eq!(config.agent_command[0], "pi");
+    }
+
+    #[test]
+    fn unknown_keys_survive_a_round_trip() {
+        let config: Config = serde_json::from_str(r#"{"futureKey": [1]}"#).unwrap();
+        assert!(config.unknown.contains_key("futureKey"));
+        assert!(config.to_json().contains("futureKey"));
+    }
+
+    #[test]
+    fn zero_parallel_is_rejected() {
+        let mut config = Config::default();
+        let overrides = Overrides {
+            parallel: Some(0),
+            ..Overrides::default()
+        };
+        assert!(config.apply(&overrides).is_err());
+    }
+}

@@ -1,0 +1,252 @@
+//! `init`, `--dry-run`, `status`, `demo`, config handling and resuming
+//! from a state file of the earlier format.
+
+mod support_loop;
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support_loop::{BIN, TestProject, replay_backlog, stderr, stdout, wait_for};
+
+const SIGIL: &str = "<promise>COMPLETE</promise>";
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    for entry in walk(dir) {
+        names.push(
+            entry
+                .strip_prefix(dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned(),
+        );
+    }
+    names.sort();
+    names
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut paths = Vec::new();
+    for entry in fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            paths.extend(walk(&path));
+        }
+        paths.push(path);
+    }
+    paths
+}
+
+#[test]
+fn init_writes_every_key() {
+    let project = TestProject::empty();
+    let path = project.ralph().join("config.json");
+
+    let output = project.run(&["init"], Duration::from_secs(10));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let config: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(config["maxIterations"], 50);
+    assert_eq!(config["parallel"], 1);
+    assert_eq!(config["attemptTimeoutMs"], 600000);
+    assert_eq!(config["gracePeriodMs"], 10000);
+    assert!(config["heartbeatIntervalMs"].is_u64());
+    assert!(config["silenceThresholdMs"].is_u64());
+    assert_eq!(
+        config["agentCommand"],
+        json!(["pi", "-p", "/tf {ticket} --auto"])
+    );
+
+    let again = project.run(&["init"], Duration::from_secs(10));
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
+    let forced = project.run(&["init", "--force"], Duration::from_secs(10));
+    assert_eq!(forced.status.code(), Some(0));
+}
+
+#[test]
+fn dry_run_lists_order_and_writes_nothing() {
+    let project = TestProject::empty();
+    fs::remove_dir_all(project.ralph()).unwrap();
+    fs::remove_dir_all(project.root().join(".tf")).unwrap();
+    fs::remove_dir(project.tickets()).unwrap();
+    std::os::unix::fs::symlink(replay_backlog(), project.tickets()).unwrap();
+    let before = listing(project.root());
+
+    let output = project.run(
+        &["run", "--dry-run", "--max-iterations", "60"],
+        Duration::from_secs(20),
+    );
+
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("60 tickets would be dispatched"),
+        "{text}"
+    );
+    let ids: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 60);
+    let ready = fs::read_to_string(replay_backlog().join("../expected/ready.txt")).unwrap();
+    let first_ready = ready.split(' ').next().unwrap();
+    assert_eq!(ids[0], first_ready);
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "a ticket is listed twice");
+    assert_eq!(listing(project.root()), before, "the dry run changed files");
+}
+
+#[test]
+fn unknown_config_key_warns_once() {
+    let project = TestProject::empty();
+    project.add_ticket("c-1", &[]);
+    let agent = [BIN, "__agent", "--behavior", "close", "{ticket}"];
+    project.configure(&agent, json!({"futureKey": true}));
+
+    let output = project.run(&["run"], Duration::from_secs(20));
+
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output).matches("futureKey").count(),
+        1,
+        "{}",
+        stderr(&output)
+    );
+    let config = fs::read_to_string(project.ralph().join("config.json")).unwrap();
+    assert!(config.contains("futureKey"));
+}
+
+#[test]
+fn status_shows_active_session() {
+    let project = TestProject::empty();
+    project.add_ticket("st-1", &[]);
+    let agent = [BIN, "__agent", "--sleep-ms", "60000", "{ticket}"];
+    project.configure(&agent, json!({}));
+    let turn = project.run(&["turn"], Duration::from_secs(20));
+    assert_eq!(turn.status.code(), Some(0), "{}", stderr(&turn));
+    let log = project.ralph().join("logs/st-1.log");
+    assert!(wait_for(Duration::from_secs(10), || {
+        fs::read_to_string(&log).is_ok_and(|text| text.contains("agent: working"))
+    }));
+
+    let output = project.run(&["status", "--json"], Duration::from_secs(10));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let status: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(status["lock"]["state"], "held", "{status}");
+    assert_eq!(status["active"][0]["ticket"], "st-1");
+    assert_eq!(status["active"][0]["state"], "in-flight");
+    assert_eq!(status["active"][0]["lastLogLine"], "agent: working on st-1");
+    assert_eq!(status["run"]["startedCount"], 1);
+    assert_eq!(status["backlog"]["total"], 1);
+
+    let text = project.run(&["status"], Duration::from_secs(10));
+    assert!(stdout(&text).contains("st-1"), "{}", stdout(&text));
+    assert!(stdout(&text).contains("held by run"), "{}", stdout(&text));
+}
+
+#[test]
+fn resumed_run_keeps_its_settings() {
+    let project = TestProject::empty();
+    for id in ["r-1", "r-2", "r-3"] {
+        project.add_ticket(id, &[]);
+    }
+    let agent = [
+        BIN,
+        "__agent",
+        "--behavior",
+        "close",
+        "--sleep-ms",
+        "300",
+        "{ticket}",
+    ];
+    project.configure(&agent, json!({}));
+    let first = project.run(&["turn", "--max-iterations", "1"], Duration::from_secs(20));
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+
+    let mut outputs = Vec::new();
+    for _ in 0..200 {
+        let output = project.run(&["turn", "--max-iterations", "5"], Duration::from_secs(20));
+        let done = stdout(&output).contains(SIGIL);
+        outputs.push(output);
+        if done {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let notes = stderr(&outputs[0]).matches("saved settings").count();
+    assert_eq!(notes, 1, "{}", stderr(&outputs[0]));
+    assert!(stdout(outputs.last().unwrap()).contains(SIGIL));
+    assert_eq!(
+        project.records().len(),
+        1,
+        "maxIterations 1 of the run was not kept"
+    );
+}
+
+#[test]
+fn version_one_state_is_continued() {
+    let project = TestProject::empty();
+    for id in ["v-1", "v-2", "v-3", "v-4"] {
+        project.add_ticket(id, &[]);
+    }
+    let state = json!({
+        "runId": "0f6b7c1e-2d9a-4a39-9a55-3b1c5f0e8d21",
+        "startedAt": "2026-02-01T10:00:00Z",
+        "maxIterations": 10,
+        "parallel": 1,
+        "startedCount": 3,
+        "completed": ["v-1"],
+        "failed": ["v-2"],
+        "active": [{"ticket": "v-3", "sessionId": "a1b2"}],
+    });
+    fs::write(
+        project.ralph().join("dispatch-loop-state.json"),
+        state.to_string(),
+    )
+    .unwrap();
+    let agent = [BIN, "__agent", "--behavior", "close", "{ticket}"];
+    project.configure(&agent, json!({}));
+
+    let output = project.run(&["run"], Duration::from_secs(20));
+
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let tickets: Vec<Value> = project
+        .records()
+        .iter()
+        .map(|r| r["ticket"].clone())
+        .collect();
+    assert_eq!(
+        tickets,
+        vec![json!("v-4")],
+        "only the undispatched ticket may run"
+    );
+}
+
+#[test]
+fn demo_runs_in_given_directory() {
+    let project = TestProject::empty();
+    let dir = project.root().join("demo");
+
+    let output = project.run(
+        &["demo", "--dir", dir.to_str().unwrap()],
+        Duration::from_secs(60),
+    );
+
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).contains(SIGIL));
+    let log = std::process::Command::new("git")
+        .args(["-C", dir.to_str().unwrap(), "log", "--oneline"])
+        .output()
+        .unwrap();
+    let commits = String::from_utf8_lossy(&log.stdout).lines().count();
+    assert_eq!(commits, 5, "the initial commit and four closed tickets");
+    let progress = fs::read_to_string(dir.join(".tf/ralph/progress.md")).unwrap();
+    assert!(progress.contains("- Completed: 4"), "{progress}");
+    assert!(progress.contains("- demo-5: failed"), "{progress}");
+}
