@@ -122,6 +122,22 @@ fn other_boot_is_taken_over() {
 }
 
 #[test]
+fn fallback_without_flock_takes_over_dead_owner() {
+    let project = Project::new();
+    project.write_lock(&dead_record(RUN_A));
+    let mut run = project.ralph(&["lock", "run", "--", "true"]);
+    run.env("RUNLOCK_NO_FLOCK", "1");
+    let output = run.output().expect("run ralph-loop");
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("flock is not supported"), "{text}");
+    let event = last_acquire(&project);
+    assert_eq!(event["outcome"], "took_over");
+    assert_eq!(event["reason"], "owner_dead");
+    assert!(!project.lock_path().exists());
+}
+
+#[test]
 fn other_hostname_is_busy_cannot_tell() {
     let project = Project::new();
     let content = dead_record(RUN_A).replace(&hostname(), "some-other-host");

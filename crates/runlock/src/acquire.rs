@@ -251,7 +251,9 @@ fn unstable(locker: &Locker) -> Error {
 pub(crate) fn measure(clock: &mut SilenceClock, sighting: Sighting, threshold: Duration) -> Busy {
     let silence = clock.silence(sighting.file, sighting.mtime);
     let verdict = match sighting.verdict {
-        Verdict::Alive if silence >= threshold => Verdict::Silent { silence },
+        Verdict::Alive if silence >= threshold && !sighting.by_members => {
+            Verdict::Silent { silence }
+        }
         other => other,
     };
     Busy {
@@ -261,36 +263,39 @@ pub(crate) fn measure(clock: &mut SilenceClock, sighting: Sighting, threshold: D
     }
 }
 
+/// Logs a won attempt and turns it into the public outcome.
 fn finish(mut locker: Locker, won: Won, attempts: u32, started: Instant) -> Acquisition {
-    let (outcome, held, previous, reason) = match won {
-        Won::Acquired(held) => ("acquired", held, None, None),
-        Won::Continued(held) => ("continued", held, None, None),
+    let (outcome, held, takeover) = match won {
+        Won::Acquired(held) => ("acquired", held, None),
+        Won::Continued(held) => ("continued", held, None),
         Won::TookOver {
             held,
             previous,
             reason,
-        } => ("took_over", held, previous, Some(reason)),
+        } => ("took_over", held, Some((previous, reason))),
     };
     let event = Event {
         record: Some(&held.record),
-        previous: previous.as_ref(),
-        reason: reason.as_ref().map(|reason| reason.as_str().to_owned()),
+        previous: takeover
+            .as_ref()
+            .and_then(|(previous, _)| previous.as_ref()),
+        reason: takeover
+            .as_ref()
+            .map(|(_, reason)| reason.as_str().to_owned()),
         ..attempt_event(outcome, attempts)
     };
     log_attempt(&mut locker, started, event);
+
     let lock = RunLock::new(locker, held);
-    match (outcome, reason) {
-        ("acquired", _) => Acquisition::Acquired(lock),
-        ("continued", _) => Acquisition::Continued(lock),
-        (_, reason) => {
-            let age = previous.as_ref().and_then(record_age);
-            Acquisition::TookOver {
-                lock,
-                previous,
-                reason: reason.unwrap_or(TakeoverReason::OwnerDead),
-                age,
-            }
-        }
+    match takeover {
+        Some((previous, reason)) => Acquisition::TookOver {
+            age: previous.as_ref().and_then(record_age),
+            lock,
+            previous,
+            reason,
+        },
+        None if outcome == "continued" => Acquisition::Continued(lock),
+        None => Acquisition::Acquired(lock),
     }
 }
 

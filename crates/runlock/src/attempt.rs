@@ -50,6 +50,9 @@ pub(crate) struct Sighting {
     /// The kernel lock is held but the record's owner is gone: another
     /// contender is replacing the record right now.
     pub transient: bool,
+    /// Only member processes keep the run alive, so the heartbeat silence
+    /// does not make the verdict silent.
+    pub by_members: bool,
 }
 
 /// The result of one attempt.
@@ -239,6 +242,7 @@ impl Locker {
         };
         match self.judge(&record) {
             Judgment::Held(verdict) => Ok(Step::Busy(sighting(Some(record), verdict, meta))),
+            Judgment::HeldByMembers(verdict) => Ok(Step::Busy(by_members(record, verdict, meta))),
             Judgment::Continue => {
                 let next = self.continuation(&record);
                 let held = self.replace(fd, next)?;
@@ -264,9 +268,10 @@ impl Locker {
         }
         let bytes = self.read(fd)?;
         let owner = Record::parse(&bytes, &self.path).ok();
-        let transient = owner
-            .as_ref()
-            .is_some_and(|record| !matches!(self.judge(record), Judgment::Held(_)));
+        let transient = owner.as_ref().is_some_and(|record| {
+            let judgment = self.judge(record);
+            matches!(judgment, Judgment::Continue | Judgment::Stale(_))
+        });
         let mut sighting = sighting(owner, Verdict::Alive, meta);
         sighting.transient = transient;
         Ok(Step::Busy(sighting))
@@ -289,6 +294,7 @@ impl Locker {
         };
         match self.judge(&record) {
             Judgment::Held(verdict) => Ok(Step::Busy(sighting(Some(record), verdict, meta))),
+            Judgment::HeldByMembers(verdict) => Ok(Step::Busy(by_members(record, verdict, meta))),
             Judgment::Continue => self.steal(meta.id, None, Prior::Continue(record)),
             Judgment::Stale(reason) => {
                 self.steal(meta.id, None, Prior::TakeOver(Some(record), reason))
@@ -325,6 +331,9 @@ impl Locker {
         if let Err(error) = disposed {
             let private = self.dir_path.join(&private);
             tracing::warn!("failed to clean up {}: {error}", private.display());
+        } else if let Prior::TakeOver(None, reason) = &prior {
+            let path = self.path.display();
+            tracing::warn!("moved the unreadable run lock {path} aside: {reason}");
         }
         self.create(prior)
     }
@@ -539,6 +548,15 @@ pub(crate) fn sighting(owner: Option<Record>, verdict: Verdict, meta: Meta) -> S
         file: meta.id,
         mtime: meta.mtime,
         transient: false,
+        by_members: false,
+    }
+}
+
+/// Returns a sighting of a run that only its members keep alive.
+pub(crate) fn by_members(record: Record, verdict: Verdict, meta: Meta) -> Sighting {
+    Sighting {
+        by_members: true,
+        ..sighting(Some(record), verdict, meta)
     }
 }
 

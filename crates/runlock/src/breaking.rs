@@ -9,7 +9,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::acquire::{Busy, measure};
-use crate::attempt::{KernelLock, Locker, short_reason, sighting};
+use crate::attempt::{KernelLock, Locker, by_members, short_reason, sighting};
 use crate::error::Error;
 use crate::judge::{Judgment, TakeoverReason};
 use crate::record::Record;
@@ -74,6 +74,14 @@ pub fn break_stale(
             return Ok(BreakOutcome::Changed(record));
         }
         let reason = match locker.judge(&record) {
+            Judgment::HeldByMembers(verdict) => {
+                let seen = by_members(record, verdict, meta);
+                return Ok(BreakOutcome::Held(measure(
+                    &mut clock,
+                    seen,
+                    silence_threshold,
+                )));
+            }
             Judgment::Held(verdict) => {
                 let seen = sighting(Some(record), verdict, meta);
                 return Ok(BreakOutcome::Held(measure(

@@ -102,6 +102,10 @@ pub(crate) enum Judgment {
     /// Leave it: the run is held. The verdict is `Alive` until the caller
     /// has measured the heartbeat.
     Held(Verdict),
+    /// Leave it: the owner is gone but a member process keeps the run
+    /// alive. Nobody refreshes the heartbeat of such a run, so its silence
+    /// means nothing.
+    HeldByMembers(Verdict),
     /// Replace it, keeping the run id.
     Continue,
     /// Replace it with a new run.
@@ -138,7 +142,7 @@ pub(crate) fn judge(observer: &Observer<'_>, record: &Record) -> Judgment {
         return if same_run {
             Judgment::Continue
         } else {
-            Judgment::Held(verdict)
+            Judgment::HeldByMembers(verdict)
         };
     }
     if same_run {
@@ -301,7 +305,10 @@ mod tests {
         });
         let judgment = judge_with(&probe, &stale, None);
         assert!(
-            matches!(judgment, Judgment::Held(Verdict::CannotTell { .. })),
+            matches!(
+                judgment,
+                Judgment::HeldByMembers(Verdict::CannotTell { .. })
+            ),
             "{judgment:?}"
         );
     }
@@ -346,7 +353,7 @@ mod tests {
         let probe = alive(20, 5);
         assert_eq!(
             judge_with(&probe, &kept, None),
-            Judgment::Held(Verdict::Alive)
+            Judgment::HeldByMembers(Verdict::Alive)
         );
         assert_eq!(
             judge_with(&probe, &kept, Some(kept.run_id)),

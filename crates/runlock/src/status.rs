@@ -103,7 +103,7 @@ pub fn status(lock_path: &Path, silence_threshold: Duration) -> Result<LockStatu
             report.state = LockState::Held;
             report.verdict = Some(alive);
         }
-        (_, Judgment::Held(verdict)) => {
+        (_, Judgment::Held(verdict) | Judgment::HeldByMembers(verdict)) => {
             report.state = LockState::Held;
             report.verdict = Some(verdict);
         }
