@@ -231,7 +231,7 @@ impl Locker {
     /// and replace it if it is stale.
     fn judge_locked(&mut self, fd: OwnedFd, meta: Meta) -> Result<Step, Error> {
         // The file may have been replaced or removed between open and
-        // flock; a lock on a file the path no longer names excludes nobody.
+        // flock; a lock on a file the path no longer names excludes no one.
         if !self.names_file(meta.id)? || self.stat(&fd)?.nlink == 0 {
             return Ok(Step::Retry);
         }
@@ -432,7 +432,7 @@ impl Locker {
         Ok(held)
     }
 
-    /// Moves an unreadable record that nobody holds aside, without
+    /// Moves an unreadable record that no process holds aside, without
     /// overwriting anything, and replaces it.
     fn replace_unreadable(&mut self, fd: OwnedFd, error: &Error) -> Result<Step, Error> {
         let moved_to = self.keep_corrupt()?;

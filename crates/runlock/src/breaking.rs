@@ -38,7 +38,7 @@ pub enum BreakOutcome {
 
 /// Removes the lock at `lock_path` if it is stale: its owner is dead, its
 /// PID was reused or it comes from an earlier boot. An unreadable record
-/// that nobody holds is moved aside to `<name>.corrupt.<UTC time>`, never
+/// that no process holds is moved aside to `<name>.corrupt.<UTC time>`, never
 /// deleted. With `expected`, only a lock of that run is removed.
 pub fn break_stale(
     lock_path: &Path,

@@ -60,7 +60,7 @@ pub enum TakeoverReason {
     PidReused,
     /// The record comes from an earlier boot.
     OtherBoot,
-    /// The record could not be parsed and nobody held the file; it was moved
+    /// The record could not be parsed and no process held the file; it was moved
     /// aside.
     Unreadable {
         /// The problem found in it.
@@ -103,7 +103,7 @@ pub(crate) enum Judgment {
     /// has measured the heartbeat.
     Held(Verdict),
     /// Leave it: the owner is gone but a member process keeps the run
-    /// alive. Nobody refreshes the heartbeat of such a run, so its silence
+    /// alive. No process refreshes the heartbeat of such a run, so its silence
     /// means nothing.
     HeldByMembers(Verdict),
     /// Replace it, keeping the run id.
@@ -121,7 +121,7 @@ pub(crate) struct Observer<'a> {
     pub requested: Option<Uuid>,
 }
 
-/// Judges a record that nobody holds a kernel lock on.
+/// Judges a record that no process holds a kernel lock on.
 pub(crate) fn judge(observer: &Observer<'_>, record: &Record) -> Judgment {
     if let Some(hostname) = &record.hostname
         && hostname != observer.hostname

@@ -23,7 +23,7 @@ pub enum LockState {
     Held,
     /// The lock file's owner is gone; the next acquisition takes it over.
     Stale,
-    /// The lock file is unreadable and nobody holds it; the next
+    /// The lock file is unreadable and no process holds it; the next
     /// acquisition moves it aside.
     Unreadable,
 }

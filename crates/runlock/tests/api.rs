@@ -120,7 +120,7 @@ fn kept_run_with_live_member_continues_only_itself() {
     kept.pid = identity_of_dead_process();
     std::fs::write(dir.lock(), kept.to_json()).expect("write the record");
 
-    // Nobody refreshes a kept run's heartbeat, so an old modification
+    // No process refreshes a kept run's heartbeat, so an old modification
     // time must not make it look hung.
     let old = std::time::SystemTime::now() - Duration::from_secs(3600);
     let file = std::fs::File::open(dir.lock()).expect("open the lock");

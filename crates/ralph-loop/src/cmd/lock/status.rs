@@ -96,7 +96,7 @@ fn print_human(status: &LockStatus, events: &[Value]) {
             Some(reason) => format!("stale ({reason})"),
             None => "stale".to_owned(),
         },
-        (LockState::Unreadable, _) => "unreadable, and nobody holds it".to_owned(),
+        (LockState::Unreadable, _) => "unreadable, and no process holds it".to_owned(),
     };
     println!("state:     {state}");
     if let Some(problem) = &status.problem {
