@@ -288,7 +288,10 @@ fn stopped_holder_and_break_hung() {
 fn odd_command_name_parses_after_last_paren() {
     let project = Project::new();
     let odd = project.path("x) y (z");
-    std::fs::copy("/bin/sleep", &odd).expect("copy sleep");
+    // The kernel names a process after the path it was executed by, so a
+    // symlink gives `sleep` the odd name. A copied binary could fail with
+    // ETXTBSY while another test thread forks.
+    std::os::unix::fs::symlink("/bin/sleep", &odd).expect("link sleep");
     let mut command = Command::new(&odd);
     command.arg("300");
     let sleep = Guard::spawn(command);
