@@ -276,6 +276,25 @@ fn status_reports_a_stale_lock() {
 }
 
 #[test]
+fn break_moves_unreadable_record_aside() {
+    let project = Project::new();
+    project.write_lock("{ torn");
+    let output = project.run(&["lock", "break", "--yes"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).contains(".corrupt."), "{}", stdout(&output));
+    assert!(!project.lock_path().exists());
+    let kept = std::fs::read_dir(project.ralph_dir())
+        .expect("list .tf/ralph")
+        .filter_map(Result::ok)
+        .find(|entry| entry.file_name().to_string_lossy().contains(".corrupt."))
+        .expect("the record was moved aside");
+    assert_eq!(
+        std::fs::read_to_string(kept.path()).expect("read"),
+        "{ torn"
+    );
+}
+
+#[test]
 fn break_without_yes_and_terminal_refuses() {
     let project = Project::new();
     let content = dead_record(RUN_A);

@@ -112,6 +112,11 @@ fn print_human(status: &LockStatus, events: &[Value]) {
     if let Some(silence) = status.heartbeat_silence {
         println!("heartbeat: {} ago", format_seconds(silence));
     }
+    match status.kernel_lock {
+        Some(true) => println!("flock:     held"),
+        Some(false) => println!("flock:     not held"),
+        None => {}
+    }
     if !events.is_empty() {
         println!("recent events:");
     }
