@@ -45,6 +45,7 @@ pub fn break_stale(
     expected: Option<Uuid>,
     silence_threshold: Duration,
 ) -> Result<BreakOutcome, Error> {
+    let threshold = silence_threshold;
     let mut locker = Locker::new(lock_path, None)?;
     let mut clock = SilenceClock::default();
     for _ in 0..1000 {
@@ -57,11 +58,7 @@ pub fn break_stale(
         let parsed = Record::parse(&bytes, lock_path);
         if let KernelLock::Contended = kernel {
             let seen = sighting(parsed.ok(), crate::Verdict::Alive, meta);
-            return Ok(BreakOutcome::Held(measure(
-                &mut clock,
-                seen,
-                silence_threshold,
-            )));
+            return Ok(BreakOutcome::Held(measure(&mut clock, seen, threshold)));
         }
         if !locker.names_file(meta.id)? || locker.stat(&fd)?.nlink == 0 {
             continue;
@@ -73,25 +70,15 @@ pub fn break_stale(
         if expected.is_some_and(|run_id| run_id != record.run_id) {
             return Ok(BreakOutcome::Changed(record));
         }
-        let reason = match locker.judge(&record) {
-            Judgment::HeldByMembers(verdict) => {
-                let seen = by_members(record, verdict, meta);
-                return Ok(BreakOutcome::Held(measure(
-                    &mut clock,
-                    seen,
-                    silence_threshold,
-                )));
-            }
-            Judgment::Held(verdict) => {
-                let seen = sighting(Some(record), verdict, meta);
-                return Ok(BreakOutcome::Held(measure(
-                    &mut clock,
-                    seen,
-                    silence_threshold,
-                )));
-            }
-            Judgment::Stale(reason) => reason,
-            Judgment::Continue => TakeoverReason::OwnerDead,
+        let seen = match locker.judge(&record) {
+            Judgment::Stale(reason) => Err(reason),
+            Judgment::Continue => Err(TakeoverReason::OwnerDead),
+            Judgment::Held(verdict) => Ok(sighting(Some(record.clone()), verdict, meta)),
+            Judgment::HeldByMembers(verdict) => Ok(by_members(record.clone(), verdict, meta)),
+        };
+        let reason = match seen {
+            Ok(seen) => return Ok(BreakOutcome::Held(measure(&mut clock, seen, threshold))),
+            Err(reason) => reason,
         };
         let removed = match kernel {
             KernelLock::Taken => remove(&locker),

@@ -75,6 +75,8 @@
 //! All raw OS calls live in one private module; identity checks go through
 //! a seam so that errors root never sees can be tested.
 
+#![warn(missing_docs)]
+
 mod acquire;
 mod attempt;
 mod breaking;

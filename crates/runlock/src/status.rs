@@ -53,21 +53,28 @@ pub struct LockStatus {
     pub problem: Option<String>,
 }
 
+impl LockStatus {
+    /// Returns the status of a lock that does not exist at `lock_path`.
+    pub fn free(lock_path: &Path) -> LockStatus {
+        LockStatus {
+            path: lock_path.to_owned(),
+            state: LockState::Free,
+            holder: None,
+            verdict: None,
+            stale_reason: None,
+            kernel_lock: None,
+            age: None,
+            heartbeat_silence: None,
+            problem: None,
+        }
+    }
+}
+
 /// Reports the holder, verdict, age and heartbeat silence of the lock at
 /// `lock_path`; never takes the lock.
 pub fn status(lock_path: &Path, silence_threshold: Duration) -> Result<LockStatus, Error> {
     let locker = Locker::new(lock_path, None)?;
-    let mut report = LockStatus {
-        path: lock_path.to_owned(),
-        state: LockState::Free,
-        holder: None,
-        verdict: None,
-        stale_reason: None,
-        kernel_lock: None,
-        age: None,
-        heartbeat_silence: None,
-        problem: None,
-    };
+    let mut report = LockStatus::free(lock_path);
     let Some(fd) = locker.open_existing()? else {
         return Ok(report);
     };

@@ -31,7 +31,7 @@ pub fn run(globals: &Globals, args: &Args) -> Result<Exit> {
         runlock::status(&path, args.threshold.silence)
             .context("failed to read the run lock status")?
     } else {
-        free(&path)
+        LockStatus::free(&path)
     };
     let events = runlock::recent_events(&path, RECENT_EVENTS).unwrap_or_else(|error| {
         tracing::warn!("{error:#}");
@@ -43,20 +43,6 @@ pub fn run(globals: &Globals, args: &Args) -> Result<Exit> {
         print_human(&status, &events);
     }
     Ok(Exit::Success)
-}
-
-fn free(path: &std::path::Path) -> LockStatus {
-    LockStatus {
-        path: path.to_owned(),
-        state: LockState::Free,
-        holder: None,
-        verdict: None,
-        stale_reason: None,
-        kernel_lock: None,
-        age: None,
-        heartbeat_silence: None,
-        problem: None,
-    }
 }
 
 /// Returns the stable name of a verdict: `alive`, `silent`, `other_host` or
