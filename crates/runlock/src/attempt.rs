@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use uuid::Uuid;
 
@@ -238,6 +238,9 @@ impl Locker {
         let bytes = self.read(&fd)?;
         let record = match Record::parse(&bytes, &self.path) {
             Ok(record) => record,
+            Err(_) if let Some(verdict) = being_written(&bytes, meta) => {
+                return Ok(Step::Busy(sighting(None, verdict, meta)));
+            }
             Err(error) => return self.replace_unreadable(fd, &error),
         };
         match self.judge(&record) {
@@ -283,6 +286,9 @@ impl Locker {
         drop(fd);
         let record = match Record::parse(&bytes, &self.path) {
             Ok(record) => record,
+            Err(_) if let Some(verdict) = being_written(&bytes, meta) => {
+                return Ok(Step::Busy(sighting(None, verdict, meta)));
+            }
             Err(error) => {
                 let moved_to = self.corrupt_path_name();
                 let reason = TakeoverReason::Unreadable {
@@ -550,6 +556,26 @@ pub(crate) fn sighting(owner: Option<Record>, verdict: Verdict, meta: Meta) -> S
         transient: false,
         by_members: false,
     }
+}
+
+/// How long an empty lock file counts as still being written.
+const FRESH_EMPTY: Duration = Duration::from_secs(2);
+
+/// Returns a verdict when the lock file is empty and was created moments
+/// ago. The older design created the file first and wrote it second, so a
+/// holder of that design may still be writing it, and moving it aside
+/// would give two holders.
+pub(crate) fn being_written(bytes: &[u8], meta: Meta) -> Option<Verdict> {
+    let age = SystemTime::now()
+        .duration_since(meta.mtime)
+        .unwrap_or(Duration::ZERO);
+    if !bytes.is_empty() || age >= FRESH_EMPTY {
+        return None;
+    }
+    let seconds = FRESH_EMPTY.as_secs();
+    let reason =
+        format!("the lock file is empty and less than {seconds}s old, so it may be mid-write");
+    Some(Verdict::CannotTell { reason })
 }
 
 /// Returns a sighting of a run that only its members keep alive.

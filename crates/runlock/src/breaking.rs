@@ -9,7 +9,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::acquire::{Busy, measure};
-use crate::attempt::{KernelLock, Locker, by_members, short_reason, sighting};
+use crate::attempt::{KernelLock, Locker, being_written, by_members, short_reason, sighting};
 use crate::error::Error;
 use crate::judge::{Judgment, TakeoverReason};
 use crate::record::Record;
@@ -65,6 +65,10 @@ pub fn break_stale(
         }
         let record = match parsed {
             Ok(record) => record,
+            Err(_) if let Some(verdict) = being_written(&bytes, meta) => {
+                let seen = sighting(None, verdict, meta);
+                return Ok(BreakOutcome::Held(measure(&mut clock, seen, threshold)));
+            }
             Err(error) => return remove_unreadable(&locker, &error),
         };
         if expected.is_some_and(|run_id| run_id != record.run_id) {

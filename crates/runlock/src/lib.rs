@@ -44,7 +44,9 @@
 //!   busy. Any member alive: busy, unless the requested run id is the
 //!   record's, which continues the run. Same run id and owner gone:
 //!   continue. An unreadable record that no process holds is linked aside to
-//!   `<name>.corrupt.<UTC time>`, with a warning, and replaced.
+//!   `<name>.corrupt.<UTC time>`, with a warning, and replaced. The one
+//!   exception is an empty file less than 2 s old: the older design created
+//!   the file before writing it, so it is busy, cannot tell.
 //! - **Replace.** Write the new record to a temporary file, lock it, rename
 //!   it over the path, and only then close the old descriptor, so the path
 //!   never names an unlocked file. Contenders that locked the old inode in

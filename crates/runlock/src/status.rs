@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::acquire::record_age;
-use crate::attempt::{Locker, short_reason};
+use crate::attempt::{Locker, being_written, short_reason};
 use crate::error::Error;
 use crate::judge::{Judgment, TakeoverReason, Verdict};
 use crate::record::Record;
@@ -92,6 +92,11 @@ pub fn status(lock_path: &Path, silence_threshold: Duration) -> Result<LockStatu
 
     let record = match Record::parse(&bytes, lock_path) {
         Ok(record) => record,
+        Err(_) if let Some(verdict) = being_written(&bytes, meta) => {
+            report.state = LockState::Held;
+            report.verdict = Some(verdict);
+            return Ok(report);
+        }
         Err(error) => {
             report.problem = Some(short_reason(&error));
             report.state = match kernel_lock {
