@@ -122,6 +122,22 @@ fn other_boot_is_taken_over() {
 }
 
 #[test]
+fn fallback_without_flock_takes_over_dead_owner() {
+    let project = Project::new();
+    project.write_lock(&dead_record(RUN_A));
+    let mut run = project.ralph(&["lock", "run", "--", "true"]);
+    run.env("RUNLOCK_NO_FLOCK", "1");
+    let output = run.output().expect("run ralph-loop");
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("flock is not supported"), "{text}");
+    let event = last_acquire(&project);
+    assert_eq!(event["outcome"], "took_over");
+    assert_eq!(event["reason"], "owner_dead");
+    assert!(!project.lock_path().exists());
+}
+
+#[test]
 fn other_hostname_is_busy_cannot_tell() {
     let project = Project::new();
     let content = dead_record(RUN_A).replace(&hostname(), "some-other-host");
@@ -272,7 +288,10 @@ fn stopped_holder_and_break_hung() {
 fn odd_command_name_parses_after_last_paren() {
     let project = Project::new();
     let odd = project.path("x) y (z");
-    std::fs::copy("/bin/sleep", &odd).expect("copy sleep");
+    // The kernel names a process after the path it was executed by, so a
+    // symlink gives `sleep` the odd name. A copied binary could fail with
+    // ETXTBSY while another test thread forks.
+    std::os::unix::fs::symlink("/bin/sleep", &odd).expect("link sleep");
     let mut command = Command::new(&odd);
     command.arg("300");
     let sleep = Guard::spawn(command);

@@ -181,10 +181,26 @@ fn unreadable_records_are_moved_aside() {
     let truncated = &dead_record(RUN_A)[..40];
     for content in ["", "not json at all {", truncated, "{\"runId\": 5}"] {
         project.write_lock(content);
+        project.age_lock(60);
         let status = project.status_json();
         assert_eq!(status["state"], "unreadable", "{content:?}");
         assert_moved_aside(&project, content.as_bytes());
     }
+}
+
+#[test]
+fn fresh_empty_file_is_busy() {
+    let project = Project::new();
+    project.write_lock("");
+    let output = project.run(&["lock", "run", "--", "true"]);
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{text}");
+    assert!(text.contains("mid-write"), "{text}");
+    assert_eq!(project.read_lock().as_deref(), Some(""));
+
+    project.age_lock(60);
+    let output = project.run(&["lock", "run", "--", "true"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
 
 #[test]
@@ -273,6 +289,25 @@ fn status_reports_a_stale_lock() {
     assert_eq!(broken.status.code(), Some(0), "{}", stderr(&broken));
     assert!(stdout(&broken).contains(RUN_A));
     assert!(!project.lock_path().exists());
+}
+
+#[test]
+fn break_moves_unreadable_record_aside() {
+    let project = Project::new();
+    project.write_lock("{ torn");
+    let output = project.run(&["lock", "break", "--yes"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).contains(".corrupt."), "{}", stdout(&output));
+    assert!(!project.lock_path().exists());
+    let kept = std::fs::read_dir(project.ralph_dir())
+        .expect("list .tf/ralph")
+        .filter_map(Result::ok)
+        .find(|entry| entry.file_name().to_string_lossy().contains(".corrupt."))
+        .expect("the record was moved aside");
+    assert_eq!(
+        std::fs::read_to_string(kept.path()).expect("read"),
+        "{ torn"
+    );
 }
 
 #[test]

@@ -181,44 +181,18 @@ pub fn acquire_with(
     let mut clock = SilenceClock::default();
     let mut waiter: Option<Waiter> = None;
     let mut attempts = 0u32;
-    let mut restarts = 0u32;
-    let mut transient = 0u32;
     loop {
         if is_set(hooks.interrupted) {
-            log_attempt(&mut locker, started, attempt_event("interrupted", attempts));
-            return Err(Error::Interrupted {
-                path: locker.path.clone(),
-            });
+            return Err(interrupted(&mut locker, started, attempts));
         }
-        attempts += 1;
-        let sighting = match locker.attempt()? {
-            Step::Won(won) => return Ok(finish(locker, won, attempts, started)),
-            Step::Retry => {
-                restarts += 1;
-                if restarts > MAX_RESTARTS {
-                    return Err(unstable(&locker));
-                }
-                continue;
-            }
-            Step::Busy(sighting) => sighting,
+        let sighting = match settle(&mut locker, &mut attempts)? {
+            Settled::Won(won) => return Ok(finish(locker, won, attempts, started)),
+            Settled::Busy(sighting) => sighting,
         };
-        restarts = 0;
-        if sighting.transient && transient < TRANSIENT_RETRIES {
-            transient += 1;
-            std::thread::sleep(Duration::from_millis(1));
-            continue;
-        }
         let busy = measure(&mut clock, sighting, options.silence_threshold);
         let deadline = match deadline {
             Some(deadline) if Instant::now() < deadline => deadline,
-            _ => {
-                let event = Event {
-                    owner: busy.owner.as_ref(),
-                    ..attempt_event("busy", attempts)
-                };
-                log_attempt(&mut locker, started, event);
-                return Ok(Acquisition::Busy(busy));
-            }
+            _ => return Ok(give_up(&mut locker, busy, started, attempts)),
         };
         let Some(waiter) = waiter.as_mut() else {
             // Watch first, then try once more, so that a release between
@@ -230,11 +204,53 @@ pub fn acquire_with(
             continue;
         };
         if let Woken::Interrupted = waiter.wait(deadline, hooks.interrupted) {
-            log_attempt(&mut locker, started, attempt_event("interrupted", attempts));
-            return Err(Error::Interrupted {
-                path: locker.path.clone(),
-            });
+            return Err(interrupted(&mut locker, started, attempts));
         }
+    }
+}
+
+/// The end of a run of attempts.
+enum Settled {
+    Won(Won),
+    Busy(Sighting),
+}
+
+/// Attempts until the lock is won or found busy. An attempt is repeated at
+/// once when the file changed under it, and after 1 ms when another
+/// contender is replacing a stale record right then.
+fn settle(locker: &mut Locker, attempts: &mut u32) -> Result<Settled, Error> {
+    let mut restarts = 0u32;
+    let mut transient = 0u32;
+    loop {
+        *attempts += 1;
+        match locker.attempt()? {
+            Step::Won(won) => return Ok(Settled::Won(won)),
+            Step::Retry if restarts < MAX_RESTARTS => restarts += 1,
+            Step::Retry => return Err(unstable(locker)),
+            Step::Busy(sighting) if sighting.transient && transient < TRANSIENT_RETRIES => {
+                transient += 1;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Step::Busy(sighting) => return Ok(Settled::Busy(sighting)),
+        }
+    }
+}
+
+/// Logs a busy outcome and returns it.
+fn give_up(locker: &mut Locker, busy: Busy, started: Instant, attempts: u32) -> Acquisition {
+    let event = Event {
+        owner: busy.owner.as_ref(),
+        ..attempt_event("busy", attempts)
+    };
+    log_attempt(locker, started, event);
+    Acquisition::Busy(busy)
+}
+
+/// Logs an interrupted wait and returns its error.
+fn interrupted(locker: &mut Locker, started: Instant, attempts: u32) -> Error {
+    log_attempt(locker, started, attempt_event("interrupted", attempts));
+    Error::Interrupted {
+        path: locker.path.clone(),
     }
 }
 
@@ -251,7 +267,9 @@ fn unstable(locker: &Locker) -> Error {
 pub(crate) fn measure(clock: &mut SilenceClock, sighting: Sighting, threshold: Duration) -> Busy {
     let silence = clock.silence(sighting.file, sighting.mtime);
     let verdict = match sighting.verdict {
-        Verdict::Alive if silence >= threshold => Verdict::Silent { silence },
+        Verdict::Alive if silence >= threshold && !sighting.by_members => {
+            Verdict::Silent { silence }
+        }
         other => other,
     };
     Busy {
@@ -261,36 +279,39 @@ pub(crate) fn measure(clock: &mut SilenceClock, sighting: Sighting, threshold: D
     }
 }
 
+/// Logs a won attempt and turns it into the public outcome.
 fn finish(mut locker: Locker, won: Won, attempts: u32, started: Instant) -> Acquisition {
-    let (outcome, held, previous, reason) = match won {
-        Won::Acquired(held) => ("acquired", held, None, None),
-        Won::Continued(held) => ("continued", held, None, None),
+    let (outcome, held, takeover) = match won {
+        Won::Acquired(held) => ("acquired", held, None),
+        Won::Continued(held) => ("continued", held, None),
         Won::TookOver {
             held,
             previous,
             reason,
-        } => ("took_over", held, previous, Some(reason)),
+        } => ("took_over", held, Some((previous, reason))),
     };
     let event = Event {
         record: Some(&held.record),
-        previous: previous.as_ref(),
-        reason: reason.as_ref().map(|reason| reason.as_str().to_owned()),
+        previous: takeover
+            .as_ref()
+            .and_then(|(previous, _)| previous.as_ref()),
+        reason: takeover
+            .as_ref()
+            .map(|(_, reason)| reason.as_str().to_owned()),
         ..attempt_event(outcome, attempts)
     };
     log_attempt(&mut locker, started, event);
+
     let lock = RunLock::new(locker, held);
-    match (outcome, reason) {
-        ("acquired", _) => Acquisition::Acquired(lock),
-        ("continued", _) => Acquisition::Continued(lock),
-        (_, reason) => {
-            let age = previous.as_ref().and_then(record_age);
-            Acquisition::TookOver {
-                lock,
-                previous,
-                reason: reason.unwrap_or(TakeoverReason::OwnerDead),
-                age,
-            }
-        }
+    match takeover {
+        Some((previous, reason)) => Acquisition::TookOver {
+            age: previous.as_ref().and_then(record_age),
+            lock,
+            previous,
+            reason,
+        },
+        None if outcome == "continued" => Acquisition::Continued(lock),
+        None => Acquisition::Acquired(lock),
     }
 }
 

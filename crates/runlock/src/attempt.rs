@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use uuid::Uuid;
 
@@ -50,6 +50,9 @@ pub(crate) struct Sighting {
     /// The kernel lock is held but the record's owner is gone: another
     /// contender is replacing the record right now.
     pub transient: bool,
+    /// Only member processes keep the run alive, so the heartbeat silence
+    /// does not make the verdict silent.
+    pub by_members: bool,
 }
 
 /// The result of one attempt.
@@ -228,17 +231,21 @@ impl Locker {
     /// and replace it if it is stale.
     fn judge_locked(&mut self, fd: OwnedFd, meta: Meta) -> Result<Step, Error> {
         // The file may have been replaced or removed between open and
-        // flock; a lock on a file the path no longer names excludes nobody.
+        // flock; a lock on a file the path no longer names excludes no one.
         if !self.names_file(meta.id)? || self.stat(&fd)?.nlink == 0 {
             return Ok(Step::Retry);
         }
         let bytes = self.read(&fd)?;
         let record = match Record::parse(&bytes, &self.path) {
             Ok(record) => record,
+            Err(_) if let Some(verdict) = being_written(&bytes, meta) => {
+                return Ok(Step::Busy(sighting(None, verdict, meta)));
+            }
             Err(error) => return self.replace_unreadable(fd, &error),
         };
         match self.judge(&record) {
             Judgment::Held(verdict) => Ok(Step::Busy(sighting(Some(record), verdict, meta))),
+            Judgment::HeldByMembers(verdict) => Ok(Step::Busy(by_members(record, verdict, meta))),
             Judgment::Continue => {
                 let next = self.continuation(&record);
                 let held = self.replace(fd, next)?;
@@ -264,9 +271,10 @@ impl Locker {
         }
         let bytes = self.read(fd)?;
         let owner = Record::parse(&bytes, &self.path).ok();
-        let transient = owner
-            .as_ref()
-            .is_some_and(|record| !matches!(self.judge(record), Judgment::Held(_)));
+        let transient = owner.as_ref().is_some_and(|record| {
+            let judgment = self.judge(record);
+            matches!(judgment, Judgment::Continue | Judgment::Stale(_))
+        });
         let mut sighting = sighting(owner, Verdict::Alive, meta);
         sighting.transient = transient;
         Ok(Step::Busy(sighting))
@@ -278,6 +286,9 @@ impl Locker {
         drop(fd);
         let record = match Record::parse(&bytes, &self.path) {
             Ok(record) => record,
+            Err(_) if let Some(verdict) = being_written(&bytes, meta) => {
+                return Ok(Step::Busy(sighting(None, verdict, meta)));
+            }
             Err(error) => {
                 let moved_to = self.corrupt_path_name();
                 let reason = TakeoverReason::Unreadable {
@@ -289,6 +300,7 @@ impl Locker {
         };
         match self.judge(&record) {
             Judgment::Held(verdict) => Ok(Step::Busy(sighting(Some(record), verdict, meta))),
+            Judgment::HeldByMembers(verdict) => Ok(Step::Busy(by_members(record, verdict, meta))),
             Judgment::Continue => self.steal(meta.id, None, Prior::Continue(record)),
             Judgment::Stale(reason) => {
                 self.steal(meta.id, None, Prior::TakeOver(Some(record), reason))
@@ -325,6 +337,9 @@ impl Locker {
         if let Err(error) = disposed {
             let private = self.dir_path.join(&private);
             tracing::warn!("failed to clean up {}: {error}", private.display());
+        } else if let Prior::TakeOver(None, reason) = &prior {
+            let path = self.path.display();
+            tracing::warn!("moved the unreadable run lock {path} aside: {reason}");
         }
         self.create(prior)
     }
@@ -423,7 +438,7 @@ impl Locker {
         Ok(held)
     }
 
-    /// Moves an unreadable record that nobody holds aside, without
+    /// Moves an unreadable record that no process holds aside, without
     /// overwriting anything, and replaces it.
     fn replace_unreadable(&mut self, fd: OwnedFd, error: &Error) -> Result<Step, Error> {
         let moved_to = self.keep_corrupt()?;
@@ -539,6 +554,35 @@ pub(crate) fn sighting(owner: Option<Record>, verdict: Verdict, meta: Meta) -> S
         file: meta.id,
         mtime: meta.mtime,
         transient: false,
+        by_members: false,
+    }
+}
+
+/// How long an empty lock file counts as still being written.
+const FRESH_EMPTY: Duration = Duration::from_secs(2);
+
+/// Returns a verdict when the lock file is empty and was created moments
+/// ago. The older design created the file first and wrote it second, so a
+/// holder of that design may still be writing it, and moving it aside
+/// would give two holders.
+pub(crate) fn being_written(bytes: &[u8], meta: Meta) -> Option<Verdict> {
+    let age = SystemTime::now()
+        .duration_since(meta.mtime)
+        .unwrap_or(Duration::ZERO);
+    if !bytes.is_empty() || age >= FRESH_EMPTY {
+        return None;
+    }
+    let seconds = FRESH_EMPTY.as_secs();
+    let reason =
+        format!("the lock file is empty and less than {seconds}s old, so it may be mid-write");
+    Some(Verdict::CannotTell { reason })
+}
+
+/// Returns a sighting of a run that only its members keep alive.
+pub(crate) fn by_members(record: Record, verdict: Verdict, meta: Meta) -> Sighting {
+    Sighting {
+        by_members: true,
+        ..sighting(Some(record), verdict, meta)
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::acquire::{Busy, measure};
-use crate::attempt::{KernelLock, Locker, short_reason, sighting};
+use crate::attempt::{KernelLock, Locker, being_written, by_members, short_reason, sighting};
 use crate::error::Error;
 use crate::judge::{Judgment, TakeoverReason};
 use crate::record::Record;
@@ -38,13 +38,14 @@ pub enum BreakOutcome {
 
 /// Removes the lock at `lock_path` if it is stale: its owner is dead, its
 /// PID was reused or it comes from an earlier boot. An unreadable record
-/// that nobody holds is moved aside to `<name>.corrupt.<UTC time>`, never
+/// that no process holds is moved aside to `<name>.corrupt.<UTC time>`, never
 /// deleted. With `expected`, only a lock of that run is removed.
 pub fn break_stale(
     lock_path: &Path,
     expected: Option<Uuid>,
     silence_threshold: Duration,
 ) -> Result<BreakOutcome, Error> {
+    let threshold = silence_threshold;
     let mut locker = Locker::new(lock_path, None)?;
     let mut clock = SilenceClock::default();
     for _ in 0..1000 {
@@ -57,33 +58,31 @@ pub fn break_stale(
         let parsed = Record::parse(&bytes, lock_path);
         if let KernelLock::Contended = kernel {
             let seen = sighting(parsed.ok(), crate::Verdict::Alive, meta);
-            return Ok(BreakOutcome::Held(measure(
-                &mut clock,
-                seen,
-                silence_threshold,
-            )));
+            return Ok(BreakOutcome::Held(measure(&mut clock, seen, threshold)));
         }
         if !locker.names_file(meta.id)? || locker.stat(&fd)?.nlink == 0 {
             continue;
         }
         let record = match parsed {
             Ok(record) => record,
+            Err(_) if let Some(verdict) = being_written(&bytes, meta) => {
+                let seen = sighting(None, verdict, meta);
+                return Ok(BreakOutcome::Held(measure(&mut clock, seen, threshold)));
+            }
             Err(error) => return remove_unreadable(&locker, &error),
         };
         if expected.is_some_and(|run_id| run_id != record.run_id) {
             return Ok(BreakOutcome::Changed(record));
         }
-        let reason = match locker.judge(&record) {
-            Judgment::Held(verdict) => {
-                let seen = sighting(Some(record), verdict, meta);
-                return Ok(BreakOutcome::Held(measure(
-                    &mut clock,
-                    seen,
-                    silence_threshold,
-                )));
-            }
-            Judgment::Stale(reason) => reason,
-            Judgment::Continue => TakeoverReason::OwnerDead,
+        let seen = match locker.judge(&record) {
+            Judgment::Stale(reason) => Err(reason),
+            Judgment::Continue => Err(TakeoverReason::OwnerDead),
+            Judgment::Held(verdict) => Ok(sighting(Some(record.clone()), verdict, meta)),
+            Judgment::HeldByMembers(verdict) => Ok(by_members(record.clone(), verdict, meta)),
+        };
+        let reason = match seen {
+            Ok(seen) => return Ok(BreakOutcome::Held(measure(&mut clock, seen, threshold))),
+            Err(reason) => reason,
         };
         let removed = match kernel {
             KernelLock::Taken => remove(&locker),

@@ -60,7 +60,7 @@ pub enum TakeoverReason {
     PidReused,
     /// The record comes from an earlier boot.
     OtherBoot,
-    /// The record could not be parsed and nobody held the file; it was moved
+    /// The record could not be parsed and no process held the file; it was moved
     /// aside.
     Unreadable {
         /// The problem found in it.
@@ -102,6 +102,10 @@ pub(crate) enum Judgment {
     /// Leave it: the run is held. The verdict is `Alive` until the caller
     /// has measured the heartbeat.
     Held(Verdict),
+    /// Leave it: the owner is gone but a member process keeps the run
+    /// alive. No process refreshes the heartbeat of such a run, so its silence
+    /// means nothing.
+    HeldByMembers(Verdict),
     /// Replace it, keeping the run id.
     Continue,
     /// Replace it with a new run.
@@ -117,7 +121,7 @@ pub(crate) struct Observer<'a> {
     pub requested: Option<Uuid>,
 }
 
-/// Judges a record that nobody holds a kernel lock on.
+/// Judges a record that no process holds a kernel lock on.
 pub(crate) fn judge(observer: &Observer<'_>, record: &Record) -> Judgment {
     if let Some(hostname) = &record.hostname
         && hostname != observer.hostname
@@ -138,7 +142,7 @@ pub(crate) fn judge(observer: &Observer<'_>, record: &Record) -> Judgment {
         return if same_run {
             Judgment::Continue
         } else {
-            Judgment::Held(verdict)
+            Judgment::HeldByMembers(verdict)
         };
     }
     if same_run {
@@ -301,7 +305,10 @@ mod tests {
         });
         let judgment = judge_with(&probe, &stale, None);
         assert!(
-            matches!(judgment, Judgment::Held(Verdict::CannotTell { .. })),
+            matches!(
+                judgment,
+                Judgment::HeldByMembers(Verdict::CannotTell { .. })
+            ),
             "{judgment:?}"
         );
     }
@@ -346,7 +353,7 @@ mod tests {
         let probe = alive(20, 5);
         assert_eq!(
             judge_with(&probe, &kept, None),
-            Judgment::Held(Verdict::Alive)
+            Judgment::HeldByMembers(Verdict::Alive)
         );
         assert_eq!(
             judge_with(&probe, &kept, Some(kept.run_id)),

@@ -17,20 +17,23 @@
 //!   `fcntl` record locks, which vanish when the process closes any other
 //!   descriptor of the file.
 //! - **Whole records only.** A record appears at the path in one of two
-//!   ways: a fully written and locked temporary file is renamed to the path
-//!   with `RENAME_NOREPLACE` (or linked, where that flag is missing), which
-//!   fails if a lock exists; or a locked temporary file is renamed over the
-//!   path by the process that holds the kernel lock on the file the path
-//!   names. No reader ever sees
-//!   a half-written record. The record is not fsynced: it only matters
-//!   during this boot, and a record torn by a power loss comes from an
-//!   earlier boot and is unreadable, so it is moved aside and replaced.
-//! - **Acquire.** Open the existing file read-only with `O_NOFOLLOW` (a
+//!   ways. A new lock is a fully written and locked temporary file, renamed
+//!   to the path with `RENAME_NOREPLACE` (or linked, where that flag is
+//!   missing), which fails if a lock exists. A replacement is a locked
+//!   temporary file renamed over the path by the process that holds the
+//!   kernel lock on the file the path names. No reader ever sees a
+//!   half-written record. The record is not fsynced, because it only
+//!   matters during this boot: after a power loss, a torn record is either
+//!   unreadable, so it is moved aside, or names an earlier boot, so it is
+//!   taken over.
+//! - **Acquire.** The first attempt creates the lock as above, which
+//!   succeeds when no lock exists. Otherwise, or on a later attempt, open
+//!   the existing file read-only with `O_NOFOLLOW` (a
 //!   symlink at the path fails with `ELOOP` and is never followed), then
 //!   `flock(LOCK_EX | LOCK_NB)`. Contended means a live process holds it:
-//!   report busy. Taken means nobody holds it, but the path may have been
+//!   report busy. Taken means no process holds it, but the path may have been
 //!   replaced or removed between the open and the lock, and a lock on a file
-//!   the path no longer names excludes nobody. So check that the path still
+//!   the path no longer names excludes no one. So check that the path still
 //!   names the same (device, inode) with a link count above zero, or start
 //!   over. Then judge the record, read through the same descriptor (at most
 //!   [`MAX_RECORD_BYTES`] + 1 bytes).
@@ -40,8 +43,10 @@
 //!   no kernel lock, so it is an older design or the no-flock fallback):
 //!   busy. Any member alive: busy, unless the requested run id is the
 //!   record's, which continues the run. Same run id and owner gone:
-//!   continue. An unreadable record that nobody holds is linked aside to
-//!   `<name>.corrupt.<UTC time>`, with a warning, and replaced.
+//!   continue. An unreadable record that no process holds is linked aside to
+//!   `<name>.corrupt.<UTC time>`, with a warning, and replaced. The one
+//!   exception is an empty file less than 2 s old: the older design created
+//!   the file before writing it, so it is busy, cannot tell.
 //! - **Replace.** Write the new record to a temporary file, lock it, rename
 //!   it over the path, and only then close the old descriptor, so the path
 //!   never names an unlocked file. Contenders that locked the old inode in
@@ -51,10 +56,11 @@
 //!   own clock's now minus that time, then by its monotonic clock while the
 //!   time stays unchanged. A live but silent owner is reported, never taken
 //!   over on its own.
-//! - **Wait.** Try once; when busy and a wait was requested, watch the
-//!   directory with inotify (removal, creation, rename and close-after-write
-//!   of the lock name wake the waiter at once) and back off from 1 ms,
-//!   doubling with jitter up to 1 s, until the deadline.
+//! - **Wait.** Try once. When busy and a wait was requested, watch the
+//!   directory with inotify, so that a removal, creation, rename or
+//!   close-after-write of any file but the event log wakes the waiter at
+//!   once. The kernel's close of a killed holder's descriptor counts. Back
+//!   off from 1 ms, doubling with jitter up to 1 s, until the deadline.
 //! - **Release.** Remove the file only if the path still names the held
 //!   (device, inode) and the record read through the held descriptor has
 //!   our run id and PID; remove it while still holding the kernel lock,
@@ -70,6 +76,8 @@
 //!
 //! All raw OS calls live in one private module; identity checks go through
 //! a seam so that errors root never sees can be tested.
+
+#![warn(missing_docs)]
 
 mod acquire;
 mod attempt;

@@ -205,9 +205,16 @@ fn parse_run_id(text: &str) -> Result<Uuid, String> {
     Uuid::parse_str(text).map_err(|_| format!("runId is not a UUID: {text:?}"))
 }
 
+/// Parses `startedAt`: RFC 3339, or a time without an offset, which older
+/// records wrote in UTC.
 fn parse_time(text: &str) -> Result<Timestamp, String> {
-    text.parse::<Timestamp>()
-        .map_err(|_| format!("startedAt is not an RFC 3339 time: {text:?}"))
+    if let Ok(time) = text.parse::<Timestamp>() {
+        return Ok(time);
+    }
+    text.parse::<jiff::civil::DateTime>()
+        .ok()
+        .and_then(|time| jiff::tz::TimeZone::UTC.to_timestamp(time).ok())
+        .ok_or_else(|| format!("startedAt is not an RFC 3339 time: {text:?}"))
 }
 
 #[cfg(test)]
@@ -264,6 +271,12 @@ mod tests {
         let record = parse(&format!("{RUN} 4321 2025-01-02T03:04:05Z\n")).unwrap();
         assert_eq!(record.pid, 4321);
         assert_eq!(record.run_id.to_string(), RUN);
+    }
+
+    #[test]
+    fn start_time_without_offset_is_utc() {
+        let record = parse(&format!("{RUN} 4321 2025-01-02T03:04:05.5")).unwrap();
+        assert_eq!(record.started_at.to_string(), "2025-01-02T03:04:05.5Z");
     }
 
     #[test]

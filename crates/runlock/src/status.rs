@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::acquire::record_age;
-use crate::attempt::{Locker, short_reason};
+use crate::attempt::{Locker, being_written, short_reason};
 use crate::error::Error;
 use crate::judge::{Judgment, TakeoverReason, Verdict};
 use crate::record::Record;
@@ -23,7 +23,7 @@ pub enum LockState {
     Held,
     /// The lock file's owner is gone; the next acquisition takes it over.
     Stale,
-    /// The lock file is unreadable and nobody holds it; the next
+    /// The lock file is unreadable and no process holds it; the next
     /// acquisition moves it aside.
     Unreadable,
 }
@@ -53,21 +53,28 @@ pub struct LockStatus {
     pub problem: Option<String>,
 }
 
+impl LockStatus {
+    /// Returns the status of a lock that does not exist at `lock_path`.
+    pub fn free(lock_path: &Path) -> LockStatus {
+        LockStatus {
+            path: lock_path.to_owned(),
+            state: LockState::Free,
+            holder: None,
+            verdict: None,
+            stale_reason: None,
+            kernel_lock: None,
+            age: None,
+            heartbeat_silence: None,
+            problem: None,
+        }
+    }
+}
+
 /// Reports the holder, verdict, age and heartbeat silence of the lock at
 /// `lock_path`; never takes the lock.
 pub fn status(lock_path: &Path, silence_threshold: Duration) -> Result<LockStatus, Error> {
     let locker = Locker::new(lock_path, None)?;
-    let mut report = LockStatus {
-        path: lock_path.to_owned(),
-        state: LockState::Free,
-        holder: None,
-        verdict: None,
-        stale_reason: None,
-        kernel_lock: None,
-        age: None,
-        heartbeat_silence: None,
-        problem: None,
-    };
+    let mut report = LockStatus::free(lock_path);
     let Some(fd) = locker.open_existing()? else {
         return Ok(report);
     };
@@ -85,6 +92,11 @@ pub fn status(lock_path: &Path, silence_threshold: Duration) -> Result<LockStatu
 
     let record = match Record::parse(&bytes, lock_path) {
         Ok(record) => record,
+        Err(_) if let Some(verdict) = being_written(&bytes, meta) => {
+            report.state = LockState::Held;
+            report.verdict = Some(verdict);
+            return Ok(report);
+        }
         Err(error) => {
             report.problem = Some(short_reason(&error));
             report.state = match kernel_lock {
@@ -103,7 +115,7 @@ pub fn status(lock_path: &Path, silence_threshold: Duration) -> Result<LockStatu
             report.state = LockState::Held;
             report.verdict = Some(alive);
         }
-        (_, Judgment::Held(verdict)) => {
+        (_, Judgment::Held(verdict) | Judgment::HeldByMembers(verdict)) => {
             report.state = LockState::Held;
             report.verdict = Some(verdict);
         }

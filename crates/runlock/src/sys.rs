@@ -342,7 +342,7 @@ pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> io::R
     Ok(ready)
 }
 
-/// An inotify watch on one directory, reporting changes to one name in it.
+/// An inotify watch on one directory.
 pub struct DirWatch {
     fd: OwnedFd,
 }

@@ -112,16 +112,29 @@ fn kept_run_with_live_member_continues_only_itself() {
     let run_id = lock.run_id();
     lock.set_members(&[member.identity()]).expect("set members");
     assert_eq!(lock.record().members, vec![member.identity()]);
+    let mut kept = lock.record().clone();
     lock.keep().expect("keep");
     assert!(dir.lock().exists(), "keep leaves the record");
 
-    let other = acquire(&dir.lock(), &options(None)).expect("acquire");
-    assert_eq!(other.outcome(), "busy");
+    // The owner has gone; only the member keeps the run alive.
+    kept.pid = identity_of_dead_process();
+    std::fs::write(dir.lock(), kept.to_json()).expect("write the record");
+
+    // No process refreshes a kept run's heartbeat, so an old modification
+    // time must not make it look hung.
+    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let file = std::fs::File::open(dir.lock()).expect("open the lock");
+    file.set_modified(old).expect("age the lock");
+    match acquire(&dir.lock(), &options(None)).expect("acquire") {
+        Acquisition::Busy(busy) => assert_eq!(busy.verdict, Verdict::Alive),
+        other => panic!("expected busy, got {}", other.outcome()),
+    }
 
     match acquire(&dir.lock(), &options(Some(run_id))).expect("acquire") {
         Acquisition::Continued(lock) => {
             assert_eq!(lock.run_id(), run_id);
             assert_eq!(lock.record().members, vec![member.identity()]);
+            assert_eq!(lock.record().pid, std::process::id());
             lock.release().expect("release");
         }
         other => panic!("expected continued, got {}", other.outcome()),

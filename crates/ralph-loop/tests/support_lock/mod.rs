@@ -69,6 +69,13 @@ impl Project {
         std::fs::write(self.lock_path(), content).expect("write the lock file");
     }
 
+    /// Sets the lock file's modification time `seconds` into the past.
+    pub fn age_lock(&self, seconds: u64) {
+        let file = std::fs::File::open(self.lock_path()).expect("open the lock file");
+        let then = std::time::SystemTime::now() - Duration::from_secs(seconds);
+        file.set_modified(then).expect("set the modification time");
+    }
+
     pub fn read_lock(&self) -> Option<String> {
         std::fs::read_to_string(self.lock_path()).ok()
     }

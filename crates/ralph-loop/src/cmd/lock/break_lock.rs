@@ -142,7 +142,7 @@ fn confirm(yes: bool, question: &str) -> Result<()> {
     std::io::stdin()
         .lock()
         .read_line(&mut answer)
-        .context("failed to read the answer")?;
+        .context("failed to read the confirmation from stdin")?;
     if matches!(answer.trim(), "y" | "Y" | "yes") {
         Ok(())
     } else {

@@ -31,7 +31,7 @@ pub fn run(globals: &Globals, args: &Args) -> Result<Exit> {
         runlock::status(&path, args.threshold.silence)
             .context("failed to read the run lock status")?
     } else {
-        free(&path)
+        LockStatus::free(&path)
     };
     let events = runlock::recent_events(&path, RECENT_EVENTS).unwrap_or_else(|error| {
         tracing::warn!("{error:#}");
@@ -43,20 +43,6 @@ pub fn run(globals: &Globals, args: &Args) -> Result<Exit> {
         print_human(&status, &events);
     }
     Ok(Exit::Success)
-}
-
-fn free(path: &std::path::Path) -> LockStatus {
-    LockStatus {
-        path: path.to_owned(),
-        state: LockState::Free,
-        holder: None,
-        verdict: None,
-        stale_reason: None,
-        kernel_lock: None,
-        age: None,
-        heartbeat_silence: None,
-        problem: None,
-    }
 }
 
 /// Returns the stable name of a verdict: `alive`, `silent`, `other_host` or
@@ -96,7 +82,7 @@ fn print_human(status: &LockStatus, events: &[Value]) {
             Some(reason) => format!("stale ({reason})"),
             None => "stale".to_owned(),
         },
-        (LockState::Unreadable, _) => "unreadable, and nobody holds it".to_owned(),
+        (LockState::Unreadable, _) => "unreadable, and no process holds it".to_owned(),
     };
     println!("state:     {state}");
     if let Some(problem) = &status.problem {
@@ -111,6 +97,11 @@ fn print_human(status: &LockStatus, events: &[Value]) {
     }
     if let Some(silence) = status.heartbeat_silence {
         println!("heartbeat: {} ago", format_seconds(silence));
+    }
+    match status.kernel_lock {
+        Some(true) => println!("flock:     held"),
+        Some(false) => println!("flock:     not held"),
+        None => {}
     }
     if !events.is_empty() {
         println!("recent events:");
