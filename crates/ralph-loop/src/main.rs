@@ -6,9 +6,7 @@ mod cmd;
 mod dispatch;
 mod exit;
 mod project;
-#[allow(dead_code)] // Unused until the dispatch loop runs sessions in parallel.
 mod select;
-#[allow(dead_code)] // Unused until the dispatch loop runs sessions in parallel.
 mod worktree;
 
 use std::path::PathBuf;

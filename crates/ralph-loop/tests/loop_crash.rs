@@ -55,7 +55,7 @@ fn sigkill_at_random_moments_loses_nothing() {
         "60",
         "{ticket}",
     ];
-    project.configure(&agent, json!({"parallel": 3}));
+    project.configure(&agent, json!({"parallel": 1}));
     let state_path = project.ralph().join("dispatch-loop-state.json");
 
     let mut run_ids = Vec::new();

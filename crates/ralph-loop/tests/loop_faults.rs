@@ -43,7 +43,7 @@ fn fault_corpus_records_each_ending() {
         project.add_ticket(ticket, &[]);
     }
     let agent = corpus_agent(&project);
-    let extra = json!({"parallel": 7, "attemptTimeoutMs": 1500, "gracePeriodMs": 300});
+    let extra = json!({"parallel": 1, "attemptTimeoutMs": 1500, "gracePeriodMs": 300});
     project.configure(&[&agent, "{ticket}"], extra);
 
     let output = project.run(&["run"], Duration::from_secs(60));

@@ -68,7 +68,7 @@ fn assert_all_done_once(project: &TestProject) {
 #[test]
 fn replay_run_closes_every_ticket() {
     let project = TestProject::replay();
-    project.configure(&closing_agent(), json!({"parallel": 4}));
+    project.configure(&closing_agent(), json!({"parallel": 1}));
 
     let output = project.run(&["run"], Duration::from_secs(120));
 
@@ -92,7 +92,7 @@ fn replay_run_closes_every_ticket() {
 #[test]
 fn replay_turns_close_every_ticket() {
     let project = TestProject::replay();
-    project.configure(&closing_agent(), json!({"parallel": 4}));
+    project.configure(&closing_agent(), json!({"parallel": 1}));
 
     let mut sigils = 0;
     let mut turns = 0;

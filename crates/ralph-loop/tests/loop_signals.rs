@@ -42,9 +42,10 @@ fn sigint_stops_every_session() {
     let project = TestProject::empty();
     project.add_ticket("s-1", &[]);
     project.add_ticket("s-2", &[]);
+    project.git_init();
     project.configure(
         &sleeping_agent(),
-        json!({"parallel": 2, "gracePeriodMs": 500}),
+        json!({"parallel": 2, "parallelAllowUntagged": true, "gracePeriodMs": 500}),
     );
 
     let run = project.spawn(&["run"]);
@@ -77,6 +78,9 @@ fn sigint_stops_every_session() {
     let state: Value = serde_json::from_str(&state).unwrap();
     assert_eq!(state["failed"].as_array().unwrap().len(), 2);
     assert_eq!(state["failed"][0]["outcome"], "interrupted");
+    let worktrees = project.git(&["worktree", "list", "--porcelain"]);
+    assert_eq!(worktrees.matches("worktree ").count(), 1, "{worktrees}");
+    assert_eq!(project.git(&["branch", "--list", "ralph/*"]), "");
 }
 
 #[test]

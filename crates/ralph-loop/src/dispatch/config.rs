@@ -3,11 +3,14 @@
 
 use std::fs;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+/// The default `parallelWorktreesDir`, relative to the project directory.
+pub const DEFAULT_WORKTREES_DIR: &str = ".tf/ralph/worktrees";
 
 /// Settings read from `config.json`. Every key is optional there, and keys
 /// this version does not know are kept (and written back) as they were.
@@ -30,6 +33,15 @@ pub struct Config {
     pub silence_threshold_ms: u64,
     /// The agent's argv; `{ticket}` in any element is replaced by the id.
     pub agent_command: Vec<String>,
+    /// Whether a ticket without `component:` tags may run beside others.
+    /// When false, such a ticket runs only while nothing else does.
+    pub parallel_allow_untagged: bool,
+    /// Whether a serial run gives each session a worktree, as parallel runs
+    /// always do.
+    pub serial_use_worktree: bool,
+    /// Directory of the per-ticket worktrees, relative to the project
+    /// directory unless absolute.
+    pub parallel_worktrees_dir: PathBuf,
     /// Keys this version does not use.
     #[serde(flatten)]
     pub unknown: Map<String, Value>,
@@ -47,6 +59,9 @@ impl Default for Config {
             agent_command: ["pi", "-p", "/tf {ticket} --auto"]
                 .map(String::from)
                 .to_vec(),
+            parallel_allow_untagged: false,
+            serial_use_worktree: false,
+            parallel_worktrees_dir: PathBuf::from(DEFAULT_WORKTREES_DIR),
             unknown: Map::new(),
         }
     }
@@ -122,7 +137,15 @@ impl Config {
         if self.heartbeat_interval_ms == 0 {
             anyhow::bail!("heartbeatIntervalMs must be at least 1");
         }
+        if self.parallel_worktrees_dir.as_os_str().is_empty() {
+            anyhow::bail!("parallelWorktreesDir must not be empty");
+        }
         Ok(())
+    }
+
+    /// Returns whether sessions run in per-ticket worktrees.
+    pub fn uses_worktrees(&self) -> bool {
+        self.parallel > 1 || self.serial_use_worktree
     }
 
     /// Renders the file `ralph-loop init` writes: every key, pretty-printed.

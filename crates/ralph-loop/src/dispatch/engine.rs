@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::path::PathBuf;
 use std::process::Child;
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use anyhow::Context as _;
 use jiff::Timestamp;
 use runlock::{Acquisition, ProcessIdentity, RunLock};
 use rustix::process::Signal;
-use tickets::{Backlog, Status};
+use tickets::{Backlog, Status, Ticket};
 use uuid::Uuid;
 
 use super::config::Config;
@@ -22,6 +21,8 @@ use super::progress;
 use super::select;
 use super::session::{self, LaunchSpec, Probe, SessionFiles, SessionRecord, Started};
 use super::state::{Active, Finished, Settings, State};
+use super::worktrees::{self, Settled};
+use crate::worktree::Repo;
 
 /// Something that happened during a step, for the caller to show.
 #[derive(Clone, Debug)]
@@ -69,6 +70,8 @@ pub struct Engine {
     pub state: State,
     /// `None` only while being consumed.
     lock: Option<RunLock>,
+    /// The repository, when sessions run in worktrees.
+    repo: Option<Repo>,
     supervisors: HashMap<Uuid, Supervisor>,
     events: Vec<Event>,
 }
@@ -81,6 +84,10 @@ pub fn settings_of(config: &Config) -> Settings {
         attempt_timeout_ms: config.attempt_timeout_ms,
         grace_period_ms: config.grace_period_ms,
         agent_command: config.agent_command.clone(),
+        allow_untagged: config.parallel_allow_untagged,
+        worktrees: config
+            .uses_worktrees()
+            .then(|| config.parallel_worktrees_dir.clone()),
     }
 }
 
@@ -129,20 +136,48 @@ impl Engine {
             }
             Acquisition::Busy(busy) => return Ok(Opening::Busy(busy)),
         };
+        let new_run = saved.is_none();
         let mut state = match saved {
             Some(state) => resume(state, &lock, &config),
             None => State::new(lock.run_id(), settings_of(&config)),
         };
         state.driven_by_turns = by_turns;
-        let engine = Engine {
+        let mut engine = Engine {
             project,
             config,
             state,
             lock: Some(lock),
+            repo: None,
             supervisors: HashMap::new(),
             events: Vec::new(),
         };
+        if let Err(error) = engine.open_repo(new_run) {
+            // A new run that cannot start leaves no state behind; a run
+            // with sessions in flight keeps its lock.
+            let closed = if new_run {
+                engine.release()
+            } else {
+                engine.close()
+            };
+            if let Err(close_error) = closed {
+                tracing::warn!("{close_error:#}");
+            }
+            return Err(error);
+        }
         Ok(Opening::Ready(Box::new(engine)))
+    }
+
+    /// Opens the repository of a run whose sessions use worktrees, and
+    /// cleans up what earlier sessions left there.
+    fn open_repo(&mut self, new_run: bool) -> anyhow::Result<()> {
+        let Some(repo) = worktrees::open(&self.project, &mut self.state)? else {
+            return Ok(());
+        };
+        if let Some(dir) = &self.state.settings.worktrees {
+            worktrees::tidy(&repo, dir, &self.state, new_run)?;
+        }
+        self.repo = Some(repo);
+        Ok(())
     }
 
     /// Takes the events recorded since the last call.
@@ -166,13 +201,20 @@ impl Engine {
             _ => Backlog::load(&self.project.tickets)
                 .with_context(|| format!("failed to read {}", self.project.tickets.display()))?,
         };
-        let picked: Vec<(String, PathBuf)> =
-            select::select(&backlog, &self.state, self.free_slots())
-                .into_iter()
-                .map(|ticket| (ticket.id.clone(), ticket.path.clone()))
-                .collect();
-        for (ticket, file) in picked {
-            self.launch(&ticket, file)?;
+        // A ticket whose worktree cannot be made is recorded as failed
+        // without a session, which frees its slot for the next pick.
+        loop {
+            let picked = select::select(&backlog, &self.state, self.free_slots());
+            if picked.is_empty() {
+                break;
+            }
+            let mut all_launched = true;
+            for ticket in picked {
+                all_launched &= self.launch(ticket)?;
+            }
+            if all_launched {
+                break;
+            }
         }
         self.save()?;
         self.write_progress(Some(&backlog), progress::Phase::Running)?;
@@ -304,6 +346,7 @@ impl Engine {
                 }
                 Probe::NeverStarted => {
                     self.state.forget(entry.session);
+                    self.withdraw_worktree(&entry);
                     let _ = fs::remove_file(files.lock());
                     self.supervisors.remove(&entry.session);
                     self.events.push(Event::Withdrawn {
@@ -324,30 +367,38 @@ impl Engine {
         Ok(ended)
     }
 
-    /// Launches one session: the intent is saved first, then the supervisor
-    /// is spawned.
-    fn launch(&mut self, ticket: &str, ticket_file: PathBuf) -> anyhow::Result<()> {
-        ids::validate(ticket).map_err(anyhow::Error::msg)?;
+    /// Launches one session: its worktree is made, the intent is saved,
+    /// then the supervisor is spawned. Returns false when the ticket's
+    /// worktree cannot be made; the ticket is then recorded as failed.
+    fn launch(&mut self, ticket: &Ticket) -> anyhow::Result<bool> {
+        let id = ticket.id.as_str();
+        ids::validate(id).map_err(anyhow::Error::msg)?;
+        let Some(placement) = self.place(ticket)? else {
+            return Ok(false);
+        };
         let session = Uuid::new_v4();
-        let workdir = self.project.root.clone();
-        self.state.active.push(Active {
-            ticket: ticket.to_owned(),
+        let active = Active {
+            ticket: id.to_owned(),
             session,
             launched_at: Timestamp::now(),
-            workdir: workdir.clone(),
-            ticket_file,
-        });
-        self.state.dispatched.push(ticket.to_owned());
+            workdir: placement.workdir.clone(),
+            ticket_file: placement.ticket_file,
+            worktree: placement.worktree,
+            components: ticket.components().map(str::to_owned).collect(),
+        };
+        self.state.active.push(active.clone());
+        self.state.dispatched.push(id.to_owned());
         self.state.started_count += 1;
         self.save()?;
 
         let settings = &self.state.settings;
         let spec = LaunchSpec {
-            ticket: ticket.to_owned(),
+            ticket: id.to_owned(),
             files: self.files(session),
-            workdir,
-            log: self.project.log(ticket),
-            argv: ids::expand(&settings.agent_command, ticket),
+            workdir: placement.workdir,
+            tickets_dir: placement.tickets_dir,
+            log: self.project.log(id),
+            argv: ids::expand(&settings.agent_command, id),
             timeout_ms: settings.attempt_timeout_ms,
             grace_ms: settings.grace_period_ms,
         };
@@ -355,6 +406,7 @@ impl Engine {
             Ok(child) => child,
             Err(error) => {
                 self.state.forget(session);
+                self.withdraw_worktree(&active);
                 self.save()?;
                 return Err(error);
             }
@@ -366,10 +418,54 @@ impl Engine {
         };
         self.supervisors.insert(session, supervisor);
         self.events.push(Event::Launched {
-            ticket: ticket.to_owned(),
+            ticket: id.to_owned(),
             session,
         });
-        self.update_members()
+        self.update_members()?;
+        Ok(true)
+    }
+
+    /// Decides where the session of `ticket` runs, making its worktree
+    /// when the run uses them. Returns `None`, after recording the ticket
+    /// as failed, when the worktree cannot be made for a reason that
+    /// concerns this ticket alone.
+    fn place(&mut self, ticket: &Ticket) -> anyhow::Result<Option<worktrees::Placement>> {
+        let (Some(repo), Some(dir)) = (&self.repo, &self.state.settings.worktrees) else {
+            return Ok(Some(worktrees::Placement {
+                workdir: self.project.root.clone(),
+                ticket_file: ticket.path.clone(),
+                tickets_dir: None,
+                worktree: None,
+            }));
+        };
+        match worktrees::place(repo, dir, &self.project, ticket) {
+            Ok(placement) => Ok(Some(placement)),
+            Err(error) if worktrees::is_ticket_problem(&error) => {
+                tracing::warn!("ticket {} not started: {error}", ticket.id);
+                self.state.dispatched.push(ticket.id.clone());
+                let finished = Finished::new(
+                    ticket.id.clone(),
+                    None,
+                    Outcome::Failed,
+                    format!("not started: {error}"),
+                    Timestamp::now(),
+                );
+                self.state.finish(finished.clone());
+                self.events.push(Event::Finished(finished));
+                Ok(None)
+            }
+            Err(error) => Err(error)
+                .with_context(|| format!("failed to create the worktree of ticket {}", ticket.id)),
+        }
+    }
+
+    /// Removes the worktree of a session that never ran.
+    fn withdraw_worktree(&self, entry: &Active) {
+        if let (Some(repo), Some(dir), Some(_)) =
+            (&self.repo, &self.state.settings.worktrees, &entry.worktree)
+        {
+            worktrees::withdraw(repo, dir, &entry.ticket);
+        }
     }
 
     /// Fills in a resumed session's supervisor identity from `.started`.
@@ -403,7 +499,8 @@ impl Engine {
     }
 
     fn record_finish(&mut self, entry: &Active, record: &SessionRecord) {
-        let closed = match tickets::read_ticket(&entry.ticket_file) {
+        let ticket_file = worktrees::ticket_file_after(self.repo.as_ref(), entry);
+        let closed = match tickets::read_ticket(&ticket_file) {
             Ok(ticket) => ticket.status == Status::Closed,
             Err(error) => {
                 tracing::warn!(
@@ -414,12 +511,24 @@ impl Engine {
             }
         };
         let outcome = record.termination.outcome(record.exit_code, closed);
+        let settled = match (&self.repo, &self.state.settings.worktrees) {
+            (Some(repo), Some(dir)) => worktrees::settle(repo, dir, entry, outcome),
+            _ => Settled::unchanged(outcome),
+        };
+        let mut reason = describe(record, outcome, &self.state.settings);
+        if let Some(note) = settled.note {
+            reason.push_str(&format!("; {note}"));
+        }
         let finished = Finished {
-            ticket: entry.ticket.clone(),
-            session: Some(entry.session),
-            outcome,
-            reason: describe(record, outcome, &self.state.settings),
-            ended_at: record.ended_at,
+            kept_worktree: settled.kept_worktree,
+            kept_branch: settled.kept_branch,
+            ..Finished::new(
+                entry.ticket.clone(),
+                Some(entry.session),
+                settled.outcome,
+                reason,
+                record.ended_at,
+            )
         };
         self.state.finish(finished.clone());
         self.events.push(Event::Finished(finished));
@@ -526,6 +635,9 @@ fn resume(mut state: State, lock: &RunLock, config: &Config) -> State {
         settings.attempt_timeout_ms = config.attempt_timeout_ms;
         settings.grace_period_ms = config.grace_period_ms;
         settings.agent_command = config.agent_command.clone();
+        settings.allow_untagged = config.parallel_allow_untagged;
+        settings.worktrees = (settings.parallel > 1 || config.serial_use_worktree)
+            .then(|| config.parallel_worktrees_dir.clone());
     }
     if state.run_id != lock.run_id() {
         tracing::info!(

@@ -16,3 +16,4 @@ pub mod session;
 pub mod signals;
 pub mod state;
 pub mod supervisor;
+pub mod worktrees;

@@ -22,6 +22,10 @@ pub enum Outcome {
     Interrupted,
     /// The supervisor vanished without writing a record.
     Lost,
+    /// The agent completed in its worktree, but its branch could not be
+    /// merged (a conflict, or a main checkout that changed); the worktree
+    /// is kept.
+    NotMerged,
 }
 
 impl fmt::Display for Outcome {
@@ -34,6 +38,7 @@ impl fmt::Display for Outcome {
             Outcome::Killed => "killed",
             Outcome::Interrupted => "interrupted",
             Outcome::Lost => "lost",
+            Outcome::NotMerged => "not merged",
         };
         f.write_str(text)
     }

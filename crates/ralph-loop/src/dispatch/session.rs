@@ -186,6 +186,8 @@ pub struct LaunchSpec {
     pub ticket: String,
     pub files: SessionFiles,
     pub workdir: PathBuf,
+    /// Given to the agent as `TICKETS_DIR`, when set.
+    pub tickets_dir: Option<PathBuf>,
     pub log: PathBuf,
     pub argv: Vec<String>,
     pub timeout_ms: u64,
@@ -235,6 +237,9 @@ pub fn launch(spec: &LaunchSpec) -> anyhow::Result<Child> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    if let Some(dir) = &spec.tickets_dir {
+        command.env("TICKETS_DIR", dir);
+    }
     let child = command
         .spawn()
         .context("failed to start a session supervisor");

@@ -52,6 +52,10 @@ pub struct State {
     /// while its sessions are alive; `run` finds it busy.
     #[serde(default)]
     pub driven_by_turns: bool,
+    /// The branch the run started on, which completed tickets are merged
+    /// into; set when sessions run in worktrees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_branch: Option<String>,
     /// Set when the file was in the version-1 format, which kept only
     /// `maxIterations` and `parallel`; the other settings then come from
     /// the config.
@@ -68,6 +72,13 @@ pub struct Settings {
     pub attempt_timeout_ms: u64,
     pub grace_period_ms: u64,
     pub agent_command: Vec<String>,
+    /// Whether a ticket without components may run beside others.
+    #[serde(default)]
+    pub allow_untagged: bool,
+    /// The directory of per-ticket worktrees, or `None` when sessions run
+    /// in the main checkout.
+    #[serde(default)]
+    pub worktrees: Option<PathBuf>,
 }
 
 /// A session the run has launched (or is about to launch).
@@ -81,6 +92,12 @@ pub struct Active {
     pub workdir: PathBuf,
     /// The ticket file read after the session to see whether it closed.
     pub ticket_file: PathBuf,
+    /// The session's worktree, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<PathBuf>,
+    /// The ticket's `component:` tags, which no other active ticket shares.
+    #[serde(default)]
+    pub components: Vec<String>,
 }
 
 /// A ticket whose session has ended.
@@ -93,6 +110,33 @@ pub struct Finished {
     pub outcome: Outcome,
     pub reason: String,
     pub ended_at: Timestamp,
+    /// The worktree left in place for a person to finish the work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_worktree: Option<PathBuf>,
+    /// The branch kept because it holds commits that were not merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_branch: Option<String>,
+}
+
+impl Finished {
+    /// Returns an entry with nothing kept.
+    pub fn new(
+        ticket: String,
+        session: Option<Uuid>,
+        outcome: Outcome,
+        reason: String,
+        ended_at: Timestamp,
+    ) -> Finished {
+        Finished {
+            ticket,
+            session,
+            outcome,
+            reason,
+            ended_at,
+            kept_worktree: None,
+            kept_branch: None,
+        }
+    }
 }
 
 impl State {
@@ -114,6 +158,7 @@ impl State {
             active: Vec::new(),
             stopped_by_signal: None,
             driven_by_turns: false,
+            base_branch: None,
             from_version_1: false,
         }
     }
@@ -236,6 +281,8 @@ fn parse_v1(value: &Value) -> Result<State, String> {
         attempt_timeout_ms: defaults.attempt_timeout_ms,
         grace_period_ms: defaults.grace_period_ms,
         agent_command: defaults.agent_command,
+        allow_untagged: defaults.parallel_allow_untagged,
+        worktrees: None,
     };
 
     let mut state = State::new(run_id, settings);
@@ -254,13 +301,7 @@ fn parse_v1(value: &Value) -> Result<State, String> {
             if !state.was_dispatched(&ticket) {
                 state.dispatched.push(ticket.clone());
             }
-            state.finish(Finished {
-                ticket,
-                session: None,
-                outcome,
-                reason: reason.to_owned(),
-                ended_at: now,
-            });
+            state.finish(Finished::new(ticket, None, outcome, reason.to_owned(), now));
         }
     }
     Ok(state)
@@ -308,6 +349,8 @@ mod tests {
             attempt_timeout_ms: 1000,
             grace_period_ms: 100,
             agent_command: vec!["true".to_owned()],
+            allow_untagged: false,
+            worktrees: None,
         }
     }
 
@@ -322,6 +365,8 @@ mod tests {
             launched_at: Timestamp::now(),
             workdir: dir.path().to_owned(),
             ticket_file: dir.path().join("a-1.md"),
+            worktree: None,
+            components: Vec::new(),
         });
         state.save(&path).unwrap();
         let loaded = State::load(&path).unwrap().unwrap();
@@ -360,13 +405,13 @@ mod tests {
     fn history_is_bounded() {
         let mut state = State::new(Uuid::new_v4(), settings());
         for n in 0..(HISTORY_LIMIT + 10) {
-            state.finish(Finished {
-                ticket: format!("t-{n}"),
-                session: Some(Uuid::new_v4()),
-                outcome: Outcome::Failed,
-                reason: "exit code 1".to_owned(),
-                ended_at: Timestamp::now(),
-            });
+            state.finish(Finished::new(
+                format!("t-{n}"),
+                Some(Uuid::new_v4()),
+                Outcome::Failed,
+                "exit code 1".to_owned(),
+                Timestamp::now(),
+            ));
         }
         assert_eq!(state.failed.len(), HISTORY_LIMIT);
         assert_eq!(state.failed_count as usize, HISTORY_LIMIT + 10);

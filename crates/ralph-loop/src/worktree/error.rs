@@ -58,6 +58,12 @@ pub(crate) enum WorktreeError {
     #[error("branch {branch} already exists; merge or delete it before running its ticket again")]
     BranchExists { branch: String },
 
+    #[error(
+        "ticket file {path} is not committed on branch {branch}, so the worktree lacks it; \
+         commit the backlog first"
+    )]
+    TicketFileNotCommitted { path: PathBuf, branch: String },
+
     #[error("{path} already exists; remove it before running its ticket again")]
     PathExists { path: PathBuf },
 

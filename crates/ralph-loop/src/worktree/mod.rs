@@ -16,6 +16,7 @@ mod git;
 mod ids;
 mod leftovers;
 mod paths;
+mod session;
 
 use std::ffi::OsStr;
 use std::fs;

@@ -95,6 +95,35 @@ impl TestProject {
         fs::write(self.ralph().join("config.json"), text).unwrap();
     }
 
+    /// Makes the project a git repository on branch `main` with everything
+    /// committed, and a committer identity, as parallel runs need.
+    pub fn git_init(&self) {
+        self.git(&["init", "--quiet", "--initial-branch=main"]);
+        self.git(&["config", "user.name", "Test User"]);
+        self.git(&["config", "user.email", "test@example.invalid"]);
+        let exclude = self.root().join(".git/info/exclude");
+        fs::write(&exclude, "/.tf/ralph/\n").unwrap();
+        self.git(&["add", "--all"]);
+        self.git(&["commit", "--quiet", "-m", "Add the backlog"]);
+    }
+
+    /// Runs git in the project and returns its stdout; panics unless it
+    /// exits 0.
+    pub fn git(&self, args: &[&str]) -> String {
+        let output = Command::new("git")
+            .arg("-C")
+            .arg(self.root())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     /// Writes an executable shell script and returns its path.
     pub fn script(&self, name: &str, body: &str) -> String {
         let path = self.root().join(name);
