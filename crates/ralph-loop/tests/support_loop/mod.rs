@@ -14,6 +14,11 @@ use serde_json::{Value, json};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ralph-loop");
 
+/// Environment variable set to the project directory on every command a
+/// test starts. Supervisors and agents inherit it, so a leftover process is
+/// found by its environment even after it has left the project directory.
+pub const MARKER_VARIABLE: &str = "RALPH_LOOP_TEST_PROJECT";
+
 /// The replay backlog, found beside the repository.
 pub fn replay_backlog() -> PathBuf {
     Path::new(concat!(
@@ -110,7 +115,8 @@ impl TestProject {
             .arg("-C")
             .arg(self.root())
             .args(args)
-            .env_remove("TICKETS_DIR");
+            .env_remove("TICKETS_DIR")
+            .env(MARKER_VARIABLE, self.root());
         command.stdin(Stdio::null());
         command
     }
@@ -178,8 +184,8 @@ impl TestProject {
         records.into_iter().next().unwrap()
     }
 
-    /// Processes other than this test whose working directory or argv is
-    /// inside the project.
+    /// Processes other than this test whose working directory, argv or
+    /// environment names the project.
     pub fn processes(&self) -> Vec<u32> {
         processes_under(self.root())
     }
@@ -215,10 +221,12 @@ impl Drop for TestProject {
     }
 }
 
-/// Pids whose cwd or command line mentions `dir`, excluding this process.
+/// Pids whose cwd or command line mentions `dir`, or whose environment
+/// sets [`MARKER_VARIABLE`] to `dir`, excluding this process and zombies.
 pub fn processes_under(dir: &Path) -> Vec<u32> {
     let me = std::process::id();
     let needle = dir.to_string_lossy().into_owned();
+    let marker = format!("{MARKER_VARIABLE}={needle}");
     let mut pids = Vec::new();
     let Ok(entries) = fs::read_dir("/proc") else {
         return pids;
@@ -237,11 +245,19 @@ pub fn processes_under(dir: &Path) -> Vec<u32> {
         let cwd = fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
         let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline);
-        if cwd.starts_with(dir) || cmdline.contains(&needle) {
+        if cwd.starts_with(dir) || cmdline.contains(&needle) || has_marker(pid, &marker) {
             pids.push(pid);
         }
     }
     pids
+}
+
+/// Returns whether the process's initial environment contains `entry`.
+fn has_marker(pid: u32, entry: &str) -> bool {
+    let environ = fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    environ
+        .split(|byte| *byte == 0)
+        .any(|variable| variable == entry.as_bytes())
 }
 
 fn is_zombie(pid: u32) -> bool {
