@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -160,6 +161,27 @@ impl TestProject {
         statuses
     }
 
+    /// Reads each ticket's dependencies from the one-line `deps: [a, b]`
+    /// field that the replay backlog and [`TestProject::add_ticket`] write.
+    pub fn deps(&self) -> HashMap<String, Vec<String>> {
+        let mut deps = HashMap::new();
+        for entry in fs::read_dir(self.tickets()).unwrap() {
+            let text = fs::read_to_string(entry.unwrap().path()).unwrap();
+            let field = |name: &str| text.lines().find_map(|line| line.strip_prefix(name));
+            let id = field("id: ").unwrap_or("").to_owned();
+            let list = field("deps: ").unwrap_or("[]");
+            let list = list.trim_start_matches('[').trim_end_matches(']');
+            let ids = list
+                .split(',')
+                .map(str::trim)
+                .filter(|dep| !dep.is_empty())
+                .map(str::to_owned)
+                .collect();
+            deps.insert(id, ids);
+        }
+        deps
+    }
+
     /// Every outcome record, parsed.
     pub fn records(&self) -> Vec<Value> {
         let dir = self.ralph().join("sessions");
@@ -314,6 +336,41 @@ impl Drop for ChildGuard {
         if let Some(mut child) = self.0.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+}
+
+/// Checks from the outcome records that every ticket's session started
+/// after the sessions of all its dependencies. A dependency is closed by
+/// its own session, so a ticket launched while a dependency was still open
+/// fails here even when that dependency closed before the agent checked.
+/// Every ticket with dependencies must have a record.
+pub fn assert_started_after_deps(project: &TestProject) {
+    let mut started = HashMap::new();
+    for record in project.records() {
+        let ticket = record["ticket"].as_str().unwrap().to_owned();
+        let at: jiff::Timestamp = record["startedAt"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no startedAt in {record}"))
+            .parse()
+            .unwrap();
+        started.insert(ticket, at);
+    }
+    for (ticket, deps) in project.deps() {
+        if deps.is_empty() {
+            continue;
+        }
+        let ticket_at = started
+            .get(&ticket)
+            .unwrap_or_else(|| panic!("{ticket} has no outcome record"));
+        for dep in deps {
+            let dep_at = started
+                .get(&dep)
+                .unwrap_or_else(|| panic!("{ticket} ran but its dependency {dep} did not"));
+            assert!(
+                ticket_at > dep_at,
+                "{ticket} started at {ticket_at}, before its dependency {dep} at {dep_at}"
+            );
         }
     }
 }
