@@ -191,41 +191,95 @@ fn resumed_run_keeps_its_settings() {
 
 #[test]
 fn version_one_state_is_continued() {
-    let project = TestProject::empty();
-    for id in ["v-1", "v-2", "v-3", "v-4"] {
-        project.add_ticket(id, &[]);
+    // The version-1 format has no `version` key. A file with `"version": 1`
+    // must be read the same way.
+    for version in [None, Some(1)] {
+        let project = TestProject::empty();
+        for id in ["v-1", "v-2", "v-3", "v-4"] {
+            project.add_ticket(id, &[]);
+        }
+        let mut state = json!({
+            "runId": "0f6b7c1e-2d9a-4a39-9a55-3b1c5f0e8d21",
+            "startedAt": "2026-02-01T10:00:00Z",
+            "maxIterations": 10,
+            "parallel": 1,
+            "startedCount": 3,
+            "completed": ["v-1"],
+            "failed": ["v-2"],
+            "active": [{"ticket": "v-3", "sessionId": "a1b2"}],
+        });
+        if let Some(version) = version {
+            state["version"] = json!(version);
+        }
+        let state_path = project.ralph().join("dispatch-loop-state.json");
+        fs::write(&state_path, state.to_string()).unwrap();
+        let agent = [BIN, "__agent", "--behavior", "close", "{ticket}"];
+        project.configure(&agent, json!({}));
+
+        let output = project.run(&["run"], Duration::from_secs(20));
+
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        assert!(
+            !stderr(&output).contains("unreadable state file"),
+            "version {version:?}: {}",
+            stderr(&output)
+        );
+        let tickets: Vec<Value> = project
+            .records()
+            .iter()
+            .map(|r| r["ticket"].clone())
+            .collect();
+        assert_eq!(
+            tickets,
+            vec![json!("v-4")],
+            "version {version:?}: only the undispatched ticket may run"
+        );
+        assert!(stdout(&output).contains(SIGIL), "{}", stdout(&output));
+        let progress = fs::read_to_string(project.ralph().join("progress.md")).unwrap();
+        assert!(progress.contains("- Completed: 2"), "{progress}");
+        assert!(!state_path.exists(), "state left behind");
     }
-    let state = json!({
-        "runId": "0f6b7c1e-2d9a-4a39-9a55-3b1c5f0e8d21",
-        "startedAt": "2026-02-01T10:00:00Z",
-        "maxIterations": 10,
-        "parallel": 1,
-        "startedCount": 3,
-        "completed": ["v-1"],
-        "failed": ["v-2"],
-        "active": [{"ticket": "v-3", "sessionId": "a1b2"}],
-    });
-    fs::write(
-        project.ralph().join("dispatch-loop-state.json"),
-        state.to_string(),
-    )
-    .unwrap();
+}
+
+#[test]
+fn unreadable_state_is_moved_aside() {
+    let project = TestProject::empty();
+    project.add_ticket("u-1", &[]);
+    let state_path = project.ralph().join("dispatch-loop-state.json");
+    let garbage = "{\"runId\": \"0f6b7c1e-2d9a";
+    fs::write(&state_path, garbage).unwrap();
     let agent = [BIN, "__agent", "--behavior", "close", "{ticket}"];
     project.configure(&agent, json!({}));
 
     let output = project.run(&["run"], Duration::from_secs(20));
 
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let tickets: Vec<Value> = project
-        .records()
-        .iter()
-        .map(|r| r["ticket"].clone())
-        .collect();
-    assert_eq!(
-        tickets,
-        vec![json!("v-4")],
-        "only the undispatched ticket may run"
+    assert!(
+        stderr(&output).contains("unreadable state file"),
+        "no warning: {}",
+        stderr(&output)
     );
+    let aside: Vec<_> = fs::read_dir(project.ralph())
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with("dispatch-loop-state.json.unreadable-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "files set aside: {aside:?}");
+    assert_eq!(fs::read_to_string(&aside[0]).unwrap(), garbage);
+    let warning = format!("moved to {}", aside[0].display());
+    assert!(
+        stderr(&output).contains(&warning),
+        "the warning does not name {}: {}",
+        aside[0].display(),
+        stderr(&output)
+    );
+    assert!(stdout(&output).contains(SIGIL), "{}", stdout(&output));
+    assert_eq!(project.record_of("u-1")["exitCode"], 0);
+    assert!(!state_path.exists(), "state left behind");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::fs;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use support_loop::{BIN, TestProject, stderr, stdout};
+use support_loop::{BIN, TestProject, assert_started_after_deps, stderr, stdout};
 
 const KILLS: usize = 20;
 const REPLAY_TICKETS: usize = 238;
@@ -37,6 +37,11 @@ fn seed() -> u64 {
                 | 1
         }
     }
+}
+
+fn closed_count(project: &TestProject) -> usize {
+    let statuses = project.statuses();
+    statuses.iter().filter(|(_, s)| s == "closed").count()
 }
 
 #[test]
@@ -75,8 +80,26 @@ fn sigkill_at_random_moments_loses_nothing() {
             let state: Value = serde_json::from_str(&text)
                 .unwrap_or_else(|e| panic!("round {round}: state does not parse: {e}\n{text}"));
             run_ids.push(state["runId"].clone());
+            let mut dispatched: Vec<&str> = state["dispatched"]
+                .as_array()
+                .unwrap_or_else(|| panic!("round {round}: no dispatched list\n{text}"))
+                .iter()
+                .map(|id| id.as_str().unwrap())
+                .collect();
+            let count = dispatched.len();
+            dispatched.sort_unstable();
+            dispatched.dedup();
+            assert_eq!(
+                dispatched.len(),
+                count,
+                "round {round}: a ticket is dispatched twice\n{text}"
+            );
         }
     }
+    println!(
+        "{} of {REPLAY_TICKETS} tickets closed before the last run",
+        closed_count(&project)
+    );
     let output = project.run(&["run"], Duration::from_secs(120));
     assert_eq!(
         output.status.code(),
@@ -116,6 +139,12 @@ fn sigkill_at_random_moments_loses_nothing() {
         repeated.is_empty(),
         "dispatched more than once: {repeated:?}"
     );
+    assert_started_after_deps(&project);
+    assert!(
+        !project.ralph().join("dispatch-loop.lock").exists(),
+        "lock left behind"
+    );
+    assert!(!state_path.exists(), "state left behind");
     assert_eq!(
         project.wait_no_processes(Duration::from_secs(2)),
         Vec::<u32>::new()

@@ -25,6 +25,9 @@ const CORPUS: [(&str, &str, &str, &str); 7] = [
     ("f-good", "close", "completed", "exited"),
 ];
 
+/// Writes the corpus agent. It starts a background `sleep 600` in its own
+/// process group before it runs the scripted agent, so the check for
+/// leftover processes also covers the children an agent leaves behind.
 fn corpus_agent(project: &TestProject) -> String {
     let mut cases = String::new();
     for (ticket, behavior, _, _) in CORPUS {
@@ -32,7 +35,10 @@ fn corpus_agent(project: &TestProject) -> String {
     }
     project.script(
         "agent.sh",
-        &format!("case \"$1\" in\n{cases}esac\nexec {BIN} __agent --behavior $behavior \"$1\""),
+        &format!(
+            "case \"$1\" in\n{cases}esac\nsleep 600 &\n\
+             exec {BIN} __agent --behavior $behavior \"$1\""
+        ),
     )
 }
 
@@ -66,9 +72,17 @@ fn fault_corpus_records_each_ending() {
     }
     assert!(progress.contains("- Completed: 1"), "{progress}");
     assert!(progress.contains("- Failed: 6"), "{progress}");
-    assert_eq!(project.record_of("f-killself")["signal"], 9);
-    assert_eq!(project.record_of("f-promise")["sigil"], true);
+    assert_eq!(project.record_of("f-noclose")["exitCode"], 0);
     assert_eq!(project.record_of("f-fail")["exitCode"], 1);
+    assert_eq!(project.record_of("f-killself")["signal"], 9);
+    assert_eq!(project.record_of("f-hang")["signal"], 15);
+    assert_eq!(project.record_of("f-promise")["sigil"], true);
+    assert_eq!(project.record_of("f-promise")["exitCode"], 1);
+    assert_eq!(project.record_of("f-ignoreterm")["signal"], 9);
+    for (ticket, status) in project.statuses() {
+        let expected = if ticket == "f-good" { "closed" } else { "open" };
+        assert_eq!(status, expected, "{ticket}");
+    }
     assert_eq!(
         project.wait_no_processes(Duration::from_secs(2)),
         Vec::<u32>::new()

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::json;
-use support_loop::{BIN, TestProject, stderr, stdout};
+use support_loop::{BIN, TestProject, assert_started_after_deps, stderr, stdout};
 
 const SIGIL: &str = "<promise>COMPLETE</promise>";
 const REPLAY_TICKETS: usize = 238;
@@ -20,6 +20,12 @@ fn closing_agent() -> Vec<&'static str> {
         "--require-deps-closed",
         "{ticket}",
     ]
+}
+
+/// Checks that the promise is printed once, as the last line of `stdout`.
+fn assert_promise_last(stdout: &str) {
+    assert_eq!(stdout.matches(SIGIL).count(), 1, "stdout:\n{stdout}");
+    assert_eq!(stdout.lines().last(), Some(SIGIL), "stdout:\n{stdout}");
 }
 
 /// Checks what every replay test expects at the end.
@@ -49,6 +55,7 @@ fn assert_all_done_once(project: &TestProject) {
         repeated.is_empty(),
         "dispatched more than once: {repeated:?}"
     );
+    assert_started_after_deps(project);
 
     assert!(
         !project.ralph().join("dispatch-loop.lock").exists(),
@@ -78,12 +85,7 @@ fn replay_run_closes_every_ticket() {
         "stderr:\n{}",
         stderr(&output)
     );
-    assert_eq!(
-        stdout(&output).matches(SIGIL).count(),
-        1,
-        "stdout:\n{}",
-        stdout(&output)
-    );
+    assert_promise_last(&stdout(&output));
     assert_all_done_once(&project);
     let progress = std::fs::read_to_string(project.ralph().join("progress.md")).unwrap();
     assert!(progress.contains("State: COMPLETE"), "{progress}");
@@ -94,9 +96,8 @@ fn replay_turns_close_every_ticket() {
     let project = TestProject::replay();
     project.configure(&closing_agent(), json!({"parallel": 1}));
 
-    let mut sigils = 0;
     let mut turns = 0;
-    while sigils == 0 {
+    let last = loop {
         turns += 1;
         assert!(turns < 5000, "no COMPLETE after {turns} turns");
         let output = project.run(&["turn"], Duration::from_secs(30));
@@ -106,13 +107,13 @@ fn replay_turns_close_every_ticket() {
             "stderr:\n{}",
             stderr(&output)
         );
-        sigils += stdout(&output).matches(SIGIL).count();
-        if sigils == 0 {
-            assert!(project.ralph().join("dispatch-loop-state.json").exists());
-            std::thread::sleep(Duration::from_millis(20));
+        if stdout(&output).contains(SIGIL) {
+            break stdout(&output);
         }
-    }
+        assert!(project.ralph().join("dispatch-loop-state.json").exists());
+        std::thread::sleep(Duration::from_millis(20));
+    };
 
-    assert_eq!(sigils, 1);
+    assert_promise_last(&last);
     assert_all_done_once(&project);
 }

@@ -37,6 +37,17 @@ fn wait_agents_started(project: &TestProject, count: usize) -> bool {
     })
 }
 
+/// Counts the sessions in flight, from their `.lock` files.
+fn sessions_in_flight(project: &TestProject) -> usize {
+    let Ok(entries) = fs::read_dir(project.ralph().join("sessions")) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|ext| ext == "lock"))
+        .count()
+}
+
 #[test]
 fn sigint_stops_every_session() {
     let project = TestProject::empty();
@@ -102,11 +113,23 @@ fn second_run_is_busy() {
         "stderr:\n{}",
         stderr(&second)
     );
-    let pid = first.pid().to_string();
+    let holder = format!("(pid {}, ", first.pid());
     assert!(
-        stderr(&second).contains(&pid),
-        "holder pid {pid} not named: {}",
+        stderr(&second).contains(&holder),
+        "holder pid not named: {}",
         stderr(&second)
+    );
+    let turn = project.run(&["turn"], Duration::from_secs(20));
+    assert_eq!(turn.status.code(), Some(3), "stderr:\n{}", stderr(&turn));
+    assert!(
+        stderr(&turn).contains(&holder),
+        "holder pid not named: {}",
+        stderr(&turn)
+    );
+    assert_eq!(
+        sessions_in_flight(&project),
+        1,
+        "a busy command launched a session"
     );
     drop(first);
 }
@@ -123,10 +146,23 @@ fn run_between_turns_is_busy() {
         wait_agents_started(&project, 1),
         "the session did not start"
     );
+    let state = fs::read_to_string(project.ralph().join("dispatch-loop-state.json")).unwrap();
+    let state: Value = serde_json::from_str(&state).unwrap();
+    let run_id = state["runId"].as_str().unwrap().to_owned();
     let run = project.run(&["run"], Duration::from_secs(20));
 
     assert_eq!(run.status.code(), Some(3), "stderr:\n{}", stderr(&run));
     assert!(stderr(&run).contains("busy"), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains(&format!("held by run {run_id}")),
+        "run {run_id} not named: {}",
+        stderr(&run)
+    );
+    assert_eq!(
+        sessions_in_flight(&project),
+        1,
+        "the busy run launched a session"
+    );
     let again = project.run(&["turn"], Duration::from_secs(20));
     assert_eq!(
         again.status.code(),

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -13,6 +14,11 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ralph-loop");
+
+/// Environment variable set to the project directory on every command a
+/// test starts. Supervisors and agents inherit it, so a leftover process is
+/// found by its environment even after it has left the project directory.
+pub const MARKER_VARIABLE: &str = "RALPH_LOOP_TEST_PROJECT";
 
 /// The replay backlog, found beside the repository.
 pub fn replay_backlog() -> PathBuf {
@@ -139,7 +145,8 @@ impl TestProject {
             .arg("-C")
             .arg(self.root())
             .args(args)
-            .env_remove("TICKETS_DIR");
+            .env_remove("TICKETS_DIR")
+            .env(MARKER_VARIABLE, self.root());
         command.stdin(Stdio::null());
         command
     }
@@ -183,6 +190,27 @@ impl TestProject {
         statuses
     }
 
+    /// Reads each ticket's dependencies from the one-line `deps: [a, b]`
+    /// field that the replay backlog and [`TestProject::add_ticket`] write.
+    pub fn deps(&self) -> HashMap<String, Vec<String>> {
+        let mut deps = HashMap::new();
+        for entry in fs::read_dir(self.tickets()).unwrap() {
+            let text = fs::read_to_string(entry.unwrap().path()).unwrap();
+            let field = |name: &str| text.lines().find_map(|line| line.strip_prefix(name));
+            let id = field("id: ").unwrap_or("").to_owned();
+            let list = field("deps: ").unwrap_or("[]");
+            let list = list.trim_start_matches('[').trim_end_matches(']');
+            let ids = list
+                .split(',')
+                .map(str::trim)
+                .filter(|dep| !dep.is_empty())
+                .map(str::to_owned)
+                .collect();
+            deps.insert(id, ids);
+        }
+        deps
+    }
+
     /// Every outcome record, parsed.
     pub fn records(&self) -> Vec<Value> {
         let dir = self.ralph().join("sessions");
@@ -207,8 +235,8 @@ impl TestProject {
         records.into_iter().next().unwrap()
     }
 
-    /// Processes other than this test whose working directory or argv is
-    /// inside the project.
+    /// Processes other than this test whose working directory, argv or
+    /// environment names the project.
     pub fn processes(&self) -> Vec<u32> {
         processes_under(self.root())
     }
@@ -244,10 +272,12 @@ impl Drop for TestProject {
     }
 }
 
-/// Pids whose cwd or command line mentions `dir`, excluding this process.
+/// Pids whose cwd or command line mentions `dir`, or whose environment
+/// sets [`MARKER_VARIABLE`] to `dir`, excluding this process and zombies.
 pub fn processes_under(dir: &Path) -> Vec<u32> {
     let me = std::process::id();
     let needle = dir.to_string_lossy().into_owned();
+    let marker = format!("{MARKER_VARIABLE}={needle}");
     let mut pids = Vec::new();
     let Ok(entries) = fs::read_dir("/proc") else {
         return pids;
@@ -266,11 +296,19 @@ pub fn processes_under(dir: &Path) -> Vec<u32> {
         let cwd = fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
         let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline);
-        if cwd.starts_with(dir) || cmdline.contains(&needle) {
+        if cwd.starts_with(dir) || cmdline.contains(&needle) || has_marker(pid, &marker) {
             pids.push(pid);
         }
     }
     pids
+}
+
+/// Returns whether the process's initial environment contains `entry`.
+fn has_marker(pid: u32, entry: &str) -> bool {
+    let environ = fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    environ
+        .split(|byte| *byte == 0)
+        .any(|variable| variable == entry.as_bytes())
 }
 
 fn is_zombie(pid: u32) -> bool {
@@ -327,6 +365,41 @@ impl Drop for ChildGuard {
         if let Some(mut child) = self.0.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+}
+
+/// Checks from the outcome records that every ticket's session started
+/// after the sessions of all its dependencies. A dependency is closed by
+/// its own session, so a ticket launched while a dependency was still open
+/// fails here even when that dependency closed before the agent checked.
+/// Every ticket with dependencies must have a record.
+pub fn assert_started_after_deps(project: &TestProject) {
+    let mut started = HashMap::new();
+    for record in project.records() {
+        let ticket = record["ticket"].as_str().unwrap().to_owned();
+        let at: jiff::Timestamp = record["startedAt"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no startedAt in {record}"))
+            .parse()
+            .unwrap();
+        started.insert(ticket, at);
+    }
+    for (ticket, deps) in project.deps() {
+        if deps.is_empty() {
+            continue;
+        }
+        let ticket_at = started
+            .get(&ticket)
+            .unwrap_or_else(|| panic!("{ticket} has no outcome record"));
+        for dep in deps {
+            let dep_at = started
+                .get(&dep)
+                .unwrap_or_else(|| panic!("{ticket} ran but its dependency {dep} did not"));
+            assert!(
+                ticket_at > dep_at,
+                "{ticket} started at {ticket_at}, before its dependency {dep} at {dep_at}"
+            );
         }
     }
 }
