@@ -79,9 +79,11 @@ fn project(tickets: usize) -> PathBuf {
         .status()
         .expect("python3 is needed to generate the synthetic backlog");
     assert!(status.success(), "gen-backlog.py failed");
+    git_init(&dir);
     let config = serde_json::json!({
         "maxIterations": 1000,
         "parallel": SESSIONS,
+        "parallelAllowUntagged": true,
         "attemptTimeoutMs": 0,
         "gracePeriodMs": 200,
         "heartbeatIntervalMs": 5000,
@@ -89,6 +91,28 @@ fn project(tickets: usize) -> PathBuf {
     });
     fs::write(dir.join(".tf/ralph/config.json"), config.to_string()).unwrap();
     dir
+}
+
+/// Makes `dir` a git repository with the backlog committed, because
+/// parallel sessions run in git worktrees.
+fn git_init(dir: &Path) {
+    fs::write(dir.join(".gitignore"), "/.tf/ralph/\n").unwrap();
+    let steps: [&[&str]; 5] = [
+        &["init", "--quiet", "--initial-branch=main"],
+        &["config", "user.name", "Bench"],
+        &["config", "user.email", "bench@example.invalid"],
+        &["add", "--all"],
+        &["commit", "--quiet", "-m", "Add the backlog"],
+    ];
+    for args in steps {
+        let status = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?} failed");
+    }
 }
 
 fn rand_suffix() -> u128 {

@@ -142,7 +142,8 @@ fn assert_all_closed(project: &TestProject) {
         .into_iter()
         .filter(|(_, status)| status != "closed")
         .collect();
-    assert!(open.is_empty(), "tickets not closed: {open:?}");
+    let progress = fs::read_to_string(project.ralph().join("progress.md")).unwrap_or_default();
+    assert!(open.is_empty(), "tickets not closed: {open:?}\n{progress}");
 }
 
 #[test]

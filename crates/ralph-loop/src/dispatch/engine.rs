@@ -151,7 +151,10 @@ impl Engine {
             supervisors: HashMap::new(),
             events: Vec::new(),
         };
-        if let Err(error) = engine.open_repo(new_run) {
+        // Leftovers of earlier sessions are looked for when a run starts or
+        // `run` resumes one, not on every turn.
+        let tidy = new_run || !by_turns;
+        if let Err(error) = engine.open_repo(new_run, tidy) {
             // A new run that cannot start leaves no state behind; a run
             // with sessions in flight keeps its lock.
             let closed = if new_run {
@@ -168,12 +171,12 @@ impl Engine {
     }
 
     /// Opens the repository of a run whose sessions use worktrees, and
-    /// cleans up what earlier sessions left there.
-    fn open_repo(&mut self, new_run: bool) -> anyhow::Result<()> {
+    /// with `tidy` cleans up what earlier sessions left there.
+    fn open_repo(&mut self, new_run: bool, tidy: bool) -> anyhow::Result<()> {
         let Some(repo) = worktrees::open(&self.project, &mut self.state)? else {
             return Ok(());
         };
-        if let Some(dir) = &self.state.settings.worktrees {
+        if let (true, Some(dir)) = (tidy, &self.state.settings.worktrees) {
             worktrees::tidy(&repo, dir, &self.state, new_run)?;
         }
         self.repo = Some(repo);

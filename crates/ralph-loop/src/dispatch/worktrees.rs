@@ -53,17 +53,21 @@ impl Settled {
 /// Opens the repository of a run whose sessions use worktrees, or returns
 /// `None` for a run in the main checkout.
 ///
-/// Rejects what would make worktrees or merges go wrong: see
-/// [`Repo::open_for_parallel`], a tickets directory outside the work tree
-/// or with uncommitted ticket files (a new run only), a main checkout no
-/// longer on the run's branch, and a saved worktree path that is not a
-/// ticket's directory in the worktrees directory.
+/// Rejects what would make worktrees or merges go wrong: see [`Repo::open`],
+/// a tickets directory outside the work tree, a main checkout no longer on
+/// the run's branch, and a saved worktree path that is not a ticket's
+/// directory in the worktrees directory. A new run is also checked as
+/// [`Repo::check_for_new_run`] does, and must have every ticket file
+/// committed.
 pub fn open(project: &Project, state: &mut State) -> anyhow::Result<Option<Repo>> {
     let Some(dir) = state.settings.worktrees.clone() else {
         return Ok(None);
     };
-    let repo = Repo::open_for_parallel(&project.root)
-        .context("sessions run in git worktrees (parallel above 1, or serialUseWorktree)")?;
+    let context = "sessions run in git worktrees (parallel above 1, or serialUseWorktree)";
+    let repo = Repo::open(&project.root).context(context)?;
+    if state.base_branch.is_none() {
+        repo.check_for_new_run().context(context)?;
+    }
     if !repo.contains(&project.tickets) {
         anyhow::bail!(
             "the tickets directory {} is outside the git work tree, so worktrees would not \
@@ -124,13 +128,26 @@ pub fn is_ticket_problem(error: &WorktreeError) -> bool {
 }
 
 /// Creates the worktree of `ticket` and returns where its session runs.
+///
+/// A branch and worktree of that ticket with no work in them are what a
+/// crash between making a worktree and saving the state leaves behind;
+/// they are removed and made anew.
 pub fn place(
     repo: &Repo,
     dir: &Path,
     project: &Project,
     ticket: &Ticket,
 ) -> Result<Placement, WorktreeError> {
-    let worktree = repo.create(dir, &ticket.id)?;
+    let worktree = match repo.create(dir, &ticket.id) {
+        Err(WorktreeError::BranchExists { .. } | WorktreeError::PathExists { .. })
+            if holds_no_work(repo, dir, &ticket.id)? =>
+        {
+            tracing::info!("replacing the unused worktree of {}", ticket.id);
+            repo.remove(dir, &ticket.id, false)?;
+            repo.create(dir, &ticket.id)?
+        }
+        other => other?,
+    };
     let ticket_file = repo.path_in(&worktree, &ticket.path);
     let ticket_file = match ticket_file {
         Some(file) if file.is_file() => file,
@@ -150,6 +167,19 @@ pub fn place(
         tickets_dir: repo.path_in(&worktree, &project.tickets),
         worktree: Some(worktree),
     })
+}
+
+/// Returns whether the ticket's branch has no commits of its own and its
+/// worktree, if any, has no uncommitted changes.
+fn holds_no_work(repo: &Repo, dir: &Path, ticket: &str) -> Result<bool, WorktreeError> {
+    if repo.unmerged_commits(ticket)? > 0 {
+        return Ok(false);
+    }
+    let worktree = repo.resolve(dir).join(ticket);
+    if !worktree.join(".git").exists() {
+        return Ok(!worktree.exists());
+    }
+    Ok(!repo.has_uncommitted(&worktree)?)
 }
 
 /// Returns the ticket file to read after a session: the worktree's, or the

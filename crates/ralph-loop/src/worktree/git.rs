@@ -1,6 +1,8 @@
 //! Runs `git` as a child process, without a shell, in one directory.
 
 use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{self, Read as _, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -34,24 +36,39 @@ impl Git {
     }
 
     /// Runs git and returns its output whatever its exit status.
+    ///
+    /// Git writes its output to unnamed temporary files, not pipes. If this
+    /// process dies while git runs, a pipe would make git's next write
+    /// kill it with SIGPIPE, which can leave a merge half made; with files,
+    /// git finishes what it started.
     pub(super) fn output<I, S>(&self, args: I) -> Result<Output, WorktreeError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        let spawn_error = |source| WorktreeError::Spawn {
+            dir: self.dir.clone(),
+            source,
+        };
+        let mut stdout = tempfile::tempfile().map_err(spawn_error)?;
+        let mut stderr = tempfile::tempfile().map_err(spawn_error)?;
         let mut command = Command::new("git");
         command
             .arg("-C")
             .arg(&self.dir)
             .args(args)
-            .stdin(Stdio::null());
+            .stdin(Stdio::null())
+            .stdout(stdout.try_clone().map_err(spawn_error)?)
+            .stderr(stderr.try_clone().map_err(spawn_error)?);
         for variable in REPOSITORY_VARIABLES {
             command.env_remove(variable);
         }
         tracing::trace!(dir = %self.dir.display(), ?command, "running git");
-        command.output().map_err(|source| WorktreeError::Spawn {
-            dir: self.dir.clone(),
-            source,
+        let status = command.status().map_err(spawn_error)?;
+        Ok(Output {
+            status,
+            stdout: read_back(&mut stdout).map_err(spawn_error)?,
+            stderr: read_back(&mut stderr).map_err(spawn_error)?,
         })
     }
 
@@ -101,6 +118,14 @@ impl Git {
             stderr: stderr_of(output),
         }
     }
+}
+
+/// Reads a temporary output file from its start.
+fn read_back(file: &mut File) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    file.seek(SeekFrom::Start(0))?;
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Returns git's stderr as one trimmed line of text.

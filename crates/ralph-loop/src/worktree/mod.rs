@@ -83,16 +83,20 @@ pub(crate) enum BranchState {
 }
 
 impl Repo {
-    /// Opens the git checkout that contains `root` for a parallel run.
-    ///
-    /// Rejects a directory that is not inside a git work tree, a detached
-    /// HEAD, a branch without commits and a merge in progress. Also rejects
-    /// staged or unstaged changes to tracked files, but untracked files are
-    /// fine. Git must have a committer identity, because merges make commits.
-    ///
-    /// The current branch becomes the base branch. The run directory is
-    /// added to `.git/info/exclude` unless git already ignores it.
+    /// Opens the git checkout that contains `root` for a parallel run and
+    /// checks it as [`Repo::open`] and [`Repo::check_for_new_run`] do.
+    #[cfg(test)]
     pub(crate) fn open_for_parallel(root: &Path) -> Result<Repo, WorktreeError> {
+        let repo = Repo::open(root)?;
+        repo.check_for_new_run()?;
+        Ok(repo)
+    }
+
+    /// Opens the git checkout that contains `root`, with its current branch
+    /// as the base branch. Rejects a directory that is not inside a git
+    /// work tree and a detached HEAD. This is all a run that goes on needs,
+    /// because every merge checks the main checkout again.
+    pub(crate) fn open(root: &Path) -> Result<Repo, WorktreeError> {
         let root = fs::canonicalize(root).map_err(|source| WorktreeError::Io {
             action: "open project directory",
             path: root.to_path_buf(),
@@ -100,26 +104,33 @@ impl Repo {
         })?;
         let (toplevel, prefix) = locate_work_tree(&root)?;
         let git = Git::new(&toplevel);
-
         let base = current_branch(&git, &toplevel)?;
-        if tip_of(&git, &format!("refs/heads/{base}"))?.is_none() {
-            return Err(WorktreeError::NoCommits {
-                path: toplevel,
-                branch: base,
-            });
-        }
-        ensure_clean(&git, &toplevel)?;
-        check_identity(&git, &toplevel)?;
-
-        let repo = Repo {
+        Ok(Repo {
             root,
             toplevel,
             prefix,
             base,
             git,
-        };
-        repo.exclude_run_dir()?;
-        Ok(repo)
+        })
+    }
+
+    /// Checks what a new run needs before its first worktree.
+    ///
+    /// Rejects a branch without commits and a merge in progress. Also
+    /// rejects staged or unstaged changes to tracked files, but untracked
+    /// files are fine. Git must have a committer identity, because merges
+    /// make commits. The run directory is added to `.git/info/exclude`
+    /// unless git already ignores it.
+    pub(crate) fn check_for_new_run(&self) -> Result<(), WorktreeError> {
+        if tip_of(&self.git, &format!("refs/heads/{}", self.base))?.is_none() {
+            return Err(WorktreeError::NoCommits {
+                path: self.toplevel.clone(),
+                branch: self.base.clone(),
+            });
+        }
+        ensure_clean(&self.git, &self.toplevel)?;
+        check_identity(&self.git, &self.toplevel)?;
+        self.exclude_run_dir()
     }
 
     /// Returns the branch the run started on, which merges go into.
@@ -308,7 +319,7 @@ impl Repo {
     }
 
     /// Resolves a path from configuration or state against the project dir.
-    fn resolve(&self, path: &Path) -> PathBuf {
+    pub(crate) fn resolve(&self, path: &Path) -> PathBuf {
         self.root.join(path)
     }
 
@@ -423,9 +434,16 @@ impl Repo {
 /// to it as git prints it.
 fn locate_work_tree(root: &Path) -> Result<(PathBuf, String), WorktreeError> {
     let git = Git::new(root);
-    let output = git.output(["rev-parse", "--is-inside-work-tree"])?;
-    let inside = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() || first_line(&inside) != "true" {
+    let args = [
+        "rev-parse",
+        "--is-inside-work-tree",
+        "--show-toplevel",
+        "--show-prefix",
+    ];
+    let output = git.output(args)?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut lines = text.lines();
+    if !output.status.success() || lines.next() != Some("true") {
         let mut stderr = stderr_of(&output);
         if stderr.is_empty() {
             stderr = "it is inside a git directory".to_owned();
@@ -435,9 +453,14 @@ fn locate_work_tree(root: &Path) -> Result<(PathBuf, String), WorktreeError> {
             stderr,
         });
     }
-    let toplevel = PathBuf::from(first_line(&git.run(["rev-parse", "--show-toplevel"])?));
-    let prefix = first_line(&git.run(["rev-parse", "--show-prefix"])?).to_owned();
-    Ok((toplevel, prefix))
+    let toplevel = lines
+        .next()
+        .ok_or_else(|| WorktreeError::UnexpectedOutput {
+            args: args.join(" "),
+            output: text.clone().into_owned(),
+        })?;
+    let prefix = lines.next().unwrap_or("");
+    Ok((PathBuf::from(toplevel), prefix.to_owned()))
 }
 
 /// Returns the branch HEAD is on; a detached HEAD is an error.
