@@ -164,10 +164,15 @@ pub fn lstat_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<Meta> {
 }
 
 /// Reads from offset 0 until end of file or until `limit` bytes are read.
+/// The buffer starts at 4 KiB and doubles while full, so that reading a
+/// small record does not zero a buffer of `limit` bytes.
 pub fn read_at_most(fd: BorrowedFd<'_>, limit: usize) -> io::Result<Vec<u8>> {
-    let mut buffer = vec![0u8; limit];
+    let mut buffer = vec![0u8; limit.min(4096)];
     let mut filled = 0;
     while filled < limit {
+        if filled == buffer.len() {
+            buffer.resize(limit.min(buffer.len() * 2), 0);
+        }
         let offset = filled as u64;
         match rustix::io::pread(fd, &mut buffer[filled..], offset) {
             Ok(0) => break,
