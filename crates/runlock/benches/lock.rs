@@ -43,8 +43,7 @@ fn run_all() {
     println!();
     println!("{:<44} {:>14} {:>14}", "measure", "value", "baseline");
 
-    let floor = floor_micros(dir.path());
-    let locked = uncontended_micros(&lock);
+    let (floor, locked) = uncontended_micros(dir.path(), &lock);
     println!(
         "{:<44} {:>11.1} µs {:>11.1} µs",
         "uncontended acquire+release (median)", locked, floor
@@ -90,26 +89,58 @@ fn median(mut samples: Vec<f64>) -> f64 {
     samples[samples.len() / 2]
 }
 
-/// Measures the floor: create a file exclusively, write a record-sized
-/// line, remove it.
-fn floor_micros(dir: &Path) -> f64 {
+/// Measures one round of the floor: a bare exclusive create, write and
+/// remove of a record-sized file.
+fn floor_round(path: &Path, line: &[u8]) -> f64 {
+    let start = Instant::now();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)
+        .expect("create the floor file");
+    file.write_all(line).expect("write");
+    drop(file);
+    std::fs::remove_file(path).expect("remove");
+    start.elapsed().as_secs_f64() * 1e6
+}
+
+fn lock_round(lock: &Path, options: &Options) -> f64 {
+    let start = Instant::now();
+    let held = acquire(lock, options)
+        .expect("acquire")
+        .into_lock()
+        .expect("the lock is free");
+    held.release().expect("release");
+    start.elapsed().as_secs_f64() * 1e6
+}
+
+/// Returns the median floor and the median acquire+release, in
+/// microseconds, measured in alternating rounds.
+///
+/// Alternating keeps both sides on the same filesystem state. On ext4
+/// without a journal, inode allocation skips inodes freed in the last few
+/// minutes (`recently_deleted` in Linux's fs/ext4/ialloc.c). So every
+/// round makes later creates slower, and of two loops run one after the
+/// other, the second would also pay for the first one's removals.
+fn uncontended_micros(dir: &Path, lock: &Path) -> (f64, f64) {
     let path = dir.join("floor.lock");
     let line = vec![b'x'; 240];
-    let mut samples = Vec::with_capacity(UNCONTENDED_ROUNDS);
-    for _ in 0..UNCONTENDED_ROUNDS {
-        let start = Instant::now();
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&path)
-            .expect("create the floor file");
-        file.write_all(&line).expect("write");
-        drop(file);
-        std::fs::remove_file(&path).expect("remove");
-        samples.push(start.elapsed().as_secs_f64() * 1e6);
+    let options = Options::default();
+    let mut floor = Vec::with_capacity(UNCONTENDED_ROUNDS);
+    let mut locked = Vec::with_capacity(UNCONTENDED_ROUNDS);
+    for round in 0..UNCONTENDED_ROUNDS {
+        // Swap the order every round, so that neither side always runs
+        // right after the other's removal.
+        if round % 2 == 0 {
+            floor.push(floor_round(&path, &line));
+            locked.push(lock_round(lock, &options));
+        } else {
+            locked.push(lock_round(lock, &options));
+            floor.push(floor_round(&path, &line));
+        }
     }
-    median(samples)
+    (median(floor), median(locked))
 }
 
 /// Measures the two event log lines one acquire+release cycle writes:
@@ -132,21 +163,6 @@ fn event_log_micros(dir: &Path) -> f64 {
         samples.push(start.elapsed().as_secs_f64() * 1e6);
     }
     let _ = std::fs::remove_file(&path);
-    median(samples)
-}
-
-fn uncontended_micros(lock: &Path) -> f64 {
-    let options = Options::default();
-    let mut samples = Vec::with_capacity(UNCONTENDED_ROUNDS);
-    for _ in 0..UNCONTENDED_ROUNDS {
-        let start = Instant::now();
-        let held = acquire(lock, &options)
-            .expect("acquire")
-            .into_lock()
-            .expect("the lock is free");
-        held.release().expect("release");
-        samples.push(start.elapsed().as_secs_f64() * 1e6);
-    }
     median(samples)
 }
 

@@ -81,6 +81,9 @@ pub(crate) struct Locker {
     pub requested: Option<Uuid>,
     pub events: EventLog,
     kernel_locks: bool,
+    /// The way a new lock file gets its name, one step further down each
+    /// time the kernel, the filesystem or a missing `/proc` rules one out.
+    publish_by: Publish,
     tried_create: bool,
 }
 
@@ -103,6 +106,7 @@ impl Locker {
             requested,
             events: EventLog::default(),
             kernel_locks: true,
+            publish_by: Publish::LinkDescriptor,
             tried_create: false,
         })
     }
@@ -356,30 +360,16 @@ impl Locker {
         let _ = sys::unlink(dir, private);
     }
 
-    /// Creates the lock where none exists: a complete record in a locked
-    /// temporary file, renamed to the path with `RENAME_NOREPLACE`, which
-    /// fails if a lock exists. Renaming (unlike linking an `O_TMPFILE`)
-    /// gives the held descriptor the lock's name, so inotify reports its
-    /// close, even by a killed holder, under that name.
+    /// Creates the lock where none exists, from a complete record in a
+    /// locked file that only this process can see yet, moved to the path by
+    /// a call that fails if a lock exists.
     fn create(&mut self, prior: Prior) -> Result<Step, Error> {
         let record = match &prior {
             Prior::Continue(previous) => self.continuation(previous),
             _ => self.new_record(self.new_run_id()),
         };
-        let (fd, temp) = self.create_temp()?;
-        let moved = self.fill(&fd, &record).and_then(|kernel_lock| {
-            match sys::rename_no_replace(self.dir.as_fd(), &temp, &self.name) {
-                Ok(()) => Ok(Some(kernel_lock)),
-                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(None),
-                Err(source) => Err(Error::io("create", &self.path, source)),
-            }
-        });
-        let kernel_lock = match moved {
-            Ok(Some(kernel_lock)) => kernel_lock,
-            other => {
-                let _ = sys::unlink(self.dir.as_fd(), &temp);
-                return other.map(|_| Step::Retry);
-            }
+        let Some((fd, kernel_lock)) = self.publish(&record)? else {
+            return Ok(Step::Retry);
         };
         let held = self.held(fd, record, kernel_lock)?;
         Ok(Step::Won(match prior {
@@ -391,6 +381,79 @@ impl Locker {
                 reason,
             },
         }))
+    }
+
+    /// Writes `record` to a new file, locks it and gives it the lock's
+    /// name. Returns the file and whether it has a kernel lock, or `None`
+    /// when a lock exists.
+    fn publish(&mut self, record: &Record) -> Result<Option<(OwnedFd, bool)>, Error> {
+        while self.publish_by != Publish::Rename {
+            match self.publish_unnamed(record)? {
+                Published::Linked(fd, kernel_lock) => return Ok(Some((fd, kernel_lock))),
+                Published::Exists => return Ok(None),
+                Published::Unsupported(next) => self.publish_by = next,
+            }
+        }
+        self.publish_renamed(record)
+    }
+
+    /// Publishes through an unnamed `O_TMPFILE` file linked to the path:
+    /// one directory change, and nothing left behind by a crash. The close
+    /// of the held descriptor, even by the kernel for a killed holder, is
+    /// reported to inotify under the file's first name, `#<inode>`, not
+    /// the lock's. Waiters wake on any name but the event log's.
+    fn publish_unnamed(&mut self, record: &Record) -> Result<Published, Error> {
+        let fd = match sys::create_unnamed(self.dir.as_fd()) {
+            Ok(Some(fd)) => fd,
+            Ok(None) => return Ok(Published::Unsupported(Publish::Rename)),
+            Err(source) => return Err(Error::io("create", &self.path, source)),
+        };
+        let kernel_lock = self.fill(&fd, record)?;
+        let (linked, next) = match self.publish_by {
+            Publish::LinkDescriptor => (
+                sys::link_descriptor(fd.as_fd(), self.dir.as_fd(), &self.name),
+                Publish::LinkThroughProc,
+            ),
+            _ => (
+                sys::link_through_proc(fd.as_fd(), self.dir.as_fd(), &self.name),
+                Publish::Rename,
+            ),
+        };
+        match linked {
+            Ok(()) => Ok(Published::Linked(fd, kernel_lock)),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(Published::Exists),
+
+            // Without the permission to link a descriptor, or without
+            // /proc, the next way still works. An error that every way
+            // shares, such as a full disk, is reported by the last one.
+            Err(error) => {
+                tracing::debug!(
+                    "failed to link a new lock file at {} ({error}); trying another way",
+                    self.path.display()
+                );
+                Ok(Published::Unsupported(next))
+            }
+        }
+    }
+
+    /// Publishes through a hidden temporary file, renamed to the path with
+    /// `RENAME_NOREPLACE` (or linked, where that flag is missing).
+    fn publish_renamed(&mut self, record: &Record) -> Result<Option<(OwnedFd, bool)>, Error> {
+        let (fd, temp) = self.create_temp()?;
+        let moved = self.fill(&fd, record).and_then(|kernel_lock| {
+            match sys::rename_no_replace(self.dir.as_fd(), &temp, &self.name) {
+                Ok(()) => Ok(Some(kernel_lock)),
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+                Err(source) => Err(Error::io("create", &self.path, source)),
+            }
+        });
+        match moved {
+            Ok(Some(kernel_lock)) => Ok(Some((fd, kernel_lock))),
+            other => {
+                let _ = sys::unlink(self.dir.as_fd(), &temp);
+                other.map(|_| None)
+            }
+        }
     }
 
     /// Creates a new hidden temporary file beside the lock.
@@ -540,6 +603,25 @@ fn own_identity() -> Result<(ProcessIdentity, String), Error> {
     Ok(fresh)
 }
 
+/// The ways a new lock file gets its name, in the order they are tried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Publish {
+    /// An `O_TMPFILE` file linked with `AT_EMPTY_PATH`.
+    LinkDescriptor,
+    /// An `O_TMPFILE` file linked through `/proc/thread-self/fd`.
+    LinkThroughProc,
+    /// A named temporary file renamed to the path.
+    Rename,
+}
+
+/// The result of publishing a new lock through an unnamed file.
+enum Published {
+    Linked(OwnedFd, bool),
+    Exists,
+    /// This way is ruled out; the next one to try.
+    Unsupported(Publish),
+}
+
 /// The lock file, if any, that a new one replaces.
 enum Prior {
     Nothing,
@@ -621,5 +703,120 @@ fn describe(file_type: rustix::fs::FileType) -> &'static str {
         FileType::BlockDevice => "block device",
         FileType::Symlink => "symbolic link",
         _ => "unknown file type",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+
+    use super::*;
+
+    const WAYS: [Publish; 3] = [
+        Publish::LinkDescriptor,
+        Publish::LinkThroughProc,
+        Publish::Rename,
+    ];
+
+    fn locker(dir: &Path, way: Publish) -> Locker {
+        let mut locker = Locker::new(&dir.join("dispatch-loop.lock"), None).expect("locker");
+        locker.publish_by = way;
+        locker
+    }
+
+    fn acquired(step: Step) -> Held {
+        match step {
+            Step::Won(Won::Acquired(held)) => held,
+            Step::Won(_) => panic!("won, but not as a new lock"),
+            Step::Busy(_) => panic!("busy"),
+            Step::Retry => panic!("retry"),
+        }
+    }
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("list the directory")
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .into_string()
+                    .expect("UTF-8")
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn every_way_publishes_a_locked_record() {
+        for way in WAYS {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let mut locker = locker(dir.path(), way);
+            let held = acquired(locker.attempt().expect("attempt"));
+
+            assert_eq!(locker.publish_by, way, "{way:?} fell back");
+            assert!(held.kernel_lock, "{way:?}: no kernel lock");
+            assert!(
+                locker.names_file(held.id).expect("stat"),
+                "{way:?}: not at the path"
+            );
+            let on_disk = std::fs::read(&locker.path).expect("read the lock");
+            let record = Record::parse(&on_disk, &locker.path).expect("a whole record");
+            assert_eq!(record.run_id, held.record.run_id, "{way:?}: another record");
+            assert_eq!(
+                names_in(dir.path()),
+                ["dispatch-loop.lock"],
+                "{way:?}: leftovers"
+            );
+
+            let other = sys::open_existing(locker.dir.as_fd(), &locker.name).expect("open");
+            let taken = sys::try_lock(other.as_fd()).expect("flock");
+            assert!(!taken, "{way:?}: a second descriptor took the kernel lock");
+        }
+    }
+
+    #[test]
+    fn every_way_leaves_an_existing_lock() {
+        for way in WAYS {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let mut first = locker(dir.path(), way);
+            let held = acquired(first.attempt().expect("attempt"));
+
+            let mut second = locker(dir.path(), way);
+            let step = second.attempt().expect("second attempt");
+            assert!(matches!(step, Step::Busy(_)), "{way:?}: not busy");
+            assert!(
+                first.names_file(held.id).expect("stat"),
+                "{way:?}: lock replaced"
+            );
+            assert_eq!(
+                names_in(dir.path()),
+                ["dispatch-loop.lock"],
+                "{way:?}: leftovers"
+            );
+        }
+    }
+
+    #[test]
+    fn every_way_rejects_a_symlink() {
+        for way in WAYS {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let target = dir.path().join("precious");
+            std::fs::write(&target, "keep me").expect("write the target");
+            let lock = dir.path().join("dispatch-loop.lock");
+            std::os::unix::fs::symlink(&target, &lock).expect("plant a symlink");
+
+            let mut locker = locker(dir.path(), way);
+            let result = locker.attempt();
+            assert!(
+                matches!(result, Err(Error::Symlink { .. })),
+                "{way:?}: not rejected"
+            );
+            let kept = std::fs::read_to_string(&target).expect("read the target");
+            assert_eq!(kept, "keep me", "{way:?}: target changed");
+            let link = std::fs::symlink_metadata(&lock).expect("stat the symlink");
+            assert!(link.file_type().is_symlink(), "{way:?}: symlink replaced");
+        }
     }
 }

@@ -17,9 +17,14 @@
 //!   `fcntl` record locks, which vanish when the process closes any other
 //!   descriptor of the file.
 //! - **Whole records only.** A record appears at the path in one of two
-//!   ways. A new lock is a fully written and locked temporary file, renamed
-//!   to the path with `RENAME_NOREPLACE` (or linked, where that flag is
-//!   missing), which fails if a lock exists. A replacement is a locked
+//!   ways. A new lock is a fully written and locked file that no other
+//!   process can see yet, given the path's name by a call that fails if a
+//!   lock exists. It is an unnamed `O_TMPFILE` file linked with `linkat`,
+//!   by its descriptor or else through `/proc/thread-self/fd`. That takes
+//!   one directory change, and a crash leaves no temporary file behind.
+//!   Where the kernel, the filesystem or a missing `/proc` rules that out,
+//!   it is a hidden temporary file renamed with `RENAME_NOREPLACE` (or
+//!   linked, where that flag is missing). A replacement is a locked
 //!   temporary file renamed over the path by the process that holds the
 //!   kernel lock on the file the path names. No reader ever sees a
 //!   half-written record. The record is not fsynced, because it only
@@ -59,7 +64,10 @@
 //! - **Wait.** Try once. When busy and a wait was requested, watch the
 //!   directory with inotify, so that a removal, creation, rename or
 //!   close-after-write of any file but the event log wakes the waiter at
-//!   once. The kernel's close of a killed holder's descriptor counts. Back
+//!   once. The kernel's close of a killed holder's descriptor counts, and
+//!   is reported under the name the file had when it was opened: `#<inode>`
+//!   for an `O_TMPFILE` file, so the waiter does not filter on the lock's
+//!   name. Back
 //!   off from 1 ms, doubling with jitter up to 1 s, until the deadline.
 //! - **Release.** Remove the file only if the path still names the held
 //!   (device, inode) and the record read through the held descriptor has

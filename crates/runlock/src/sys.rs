@@ -86,6 +86,45 @@ pub fn create_named(dir: BorrowedFd<'_>, name: &str) -> io::Result<OwnedFd> {
     rustix::fs::openat(dir, name, flags, Mode::from_raw_mode(0o644)).map_err(errno)
 }
 
+/// Creates an unnamed regular file in `dir` with `O_TMPFILE`, which no other
+/// process can open until it is linked to a name. Returns `Ok(None)` when
+/// the kernel or the filesystem has no `O_TMPFILE`: open(2) documents
+/// `EISDIR` for kernels before Linux 3.11 and `EOPNOTSUPP` for filesystems.
+/// `EINVAL` is taken the same way, so that any rejection of the flags falls
+/// back to a named file.
+pub fn create_unnamed(dir: BorrowedFd<'_>) -> io::Result<Option<OwnedFd>> {
+    use rustix::io::Errno;
+
+    let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
+    match rustix::fs::openat(dir, ".", flags, Mode::from_raw_mode(0o644)) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL) => Ok(None),
+        Err(error) => Err(errno(error)),
+    }
+}
+
+/// Links the unnamed file `fd` at `name` in `dir`, failing with `EEXIST` if
+/// the name exists. `AT_EMPTY_PATH` links the descriptor itself. Older
+/// kernels allow that only with `CAP_DAC_READ_SEARCH` and fail with
+/// `ENOENT` otherwise. Linux 6.18 allows it without, for a file opened by
+/// the same credentials.
+pub fn link_descriptor(fd: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &str) -> io::Result<()> {
+    rustix::fs::linkat(fd, "", dir, name, AtFlags::EMPTY_PATH).map_err(errno)
+}
+
+/// Links the unnamed file `fd` at `name` in `dir` through
+/// `/proc/thread-self/fd/N` and `AT_SYMLINK_FOLLOW`, as open(2) documents
+/// for `O_TMPFILE`, failing with `EEXIST` if the name exists. This needs no
+/// capability, but fails with `ENOENT` when `/proc` is not mounted.
+/// `thread-self` names this thread's descriptor table, even in a thread
+/// that stopped sharing the process's.
+pub fn link_through_proc(fd: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &str) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+
+    let path = format!("/proc/thread-self/fd/{}", fd.as_raw_fd());
+    rustix::fs::linkat(rustix::fs::CWD, path, dir, name, AtFlags::SYMLINK_FOLLOW).map_err(errno)
+}
+
 /// Renames `from` to `to` unless `to` exists (`EEXIST`). Where the
 /// filesystem has no `RENAME_NOREPLACE`, links `to` and then removes
 /// `from`, which gives the same result.
@@ -164,10 +203,15 @@ pub fn lstat_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<Meta> {
 }
 
 /// Reads from offset 0 until end of file or until `limit` bytes are read.
+/// The buffer starts at 4 KiB and doubles while full, so that reading a
+/// small record does not zero a buffer of `limit` bytes.
 pub fn read_at_most(fd: BorrowedFd<'_>, limit: usize) -> io::Result<Vec<u8>> {
-    let mut buffer = vec![0u8; limit];
+    let mut buffer = vec![0u8; limit.min(4096)];
     let mut filled = 0;
     while filled < limit {
+        if filled == buffer.len() {
+            buffer.resize(limit.min(buffer.len() * 2), 0);
+        }
         let offset = filled as u64;
         match rustix::io::pread(fd, &mut buffer[filled..], offset) {
             Ok(0) => break,
