@@ -15,7 +15,7 @@ use support_loop::{BIN, TestProject, processes_under, stderr, stdout, wait_for};
 const SIGIL: &str = "<promise>COMPLETE</promise>";
 const REPLAY_TICKETS: usize = 238;
 
-/// The scripted agent that writes `work/<ticket>.txt`, closes its ticket
+/// Returns the argv of the scripted agent that writes `work/<ticket>.txt`, closes its ticket
 /// and commits both, after checking that its deps are closed.
 fn committing_agent(sleep_ms: &'static str) -> Vec<&'static str> {
     vec![

@@ -113,7 +113,7 @@ pub struct Finished {
     /// The worktree left in place for a person to finish the work.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kept_worktree: Option<PathBuf>,
-    /// The branch kept because it holds commits that were not merged.
+    /// The branch kept because it contains commits that were not merged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kept_branch: Option<String>,
 }

@@ -3,7 +3,7 @@
 //!
 //! A completed session's branch is merged into the run's base branch and
 //! removed with its worktree. Any other ending removes the worktree and
-//! keeps the branch only when it holds commits. A merge that fails keeps
+//! keeps the branch only when it contains commits. A merge that fails keeps
 //! both, for a person to finish. Before a worktree is removed, whatever the
 //! agent left uncommitted is committed onto its branch, so no work is lost.
 
@@ -18,7 +18,7 @@ use super::paths::Project;
 use super::state::{Active, State};
 use crate::worktree::{BranchState, MergeOutcome, Repo, WorktreeError, branch_name};
 
-/// Where one session runs.
+/// The directories and files of one session.
 pub struct Placement {
     /// The agent's working directory.
     pub workdir: PathBuf,
@@ -29,7 +29,7 @@ pub struct Placement {
     pub worktree: Option<PathBuf>,
 }
 
-/// What became of a finished session's worktree and branch.
+/// The outcome of a finished session after its branch was merged or kept.
 pub struct Settled {
     pub outcome: Outcome,
     /// Added to the outcome's reason.
@@ -53,10 +53,11 @@ impl Settled {
 /// Opens the repository of a run whose sessions use worktrees, or returns
 /// `None` for a run in the main checkout.
 ///
-/// Rejects what would make worktrees or merges go wrong: see [`Repo::open`],
-/// a tickets directory outside the work tree, a main checkout no longer on
-/// the run's branch, and a saved worktree path that is not a ticket's
-/// directory in the worktrees directory. A new run is also checked as
+/// Rejects what would make worktrees or merges go wrong. Besides the errors
+/// of [`Repo::open`], these are a tickets directory outside the work tree
+/// and a main checkout no longer on the run's branch. A saved worktree path
+/// that is not a ticket's directory in the worktrees directory is rejected
+/// too. A new run is also checked as
 /// [`Repo::check_for_new_run`] does, and must have every ticket file
 /// committed.
 pub fn open(project: &Project, state: &mut State) -> anyhow::Result<Option<Repo>> {
@@ -129,9 +130,9 @@ pub fn is_ticket_problem(error: &WorktreeError) -> bool {
 
 /// Creates the worktree of `ticket` and returns where its session runs.
 ///
-/// A branch and worktree of that ticket with no work in them are what a
-/// crash between making a worktree and saving the state leaves behind;
-/// they are removed and made anew.
+/// A crash between making a worktree and saving the state leaves a branch
+/// and worktree with no work in them, so such a pair is removed and made
+/// anew.
 pub fn place(
     repo: &Repo,
     dir: &Path,

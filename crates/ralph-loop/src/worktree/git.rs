@@ -38,9 +38,9 @@ impl Git {
     /// Runs git and returns its output whatever its exit status.
     ///
     /// Git writes its output to unnamed temporary files, not pipes. If this
-    /// process dies while git runs, a pipe would make git's next write
-    /// kill it with SIGPIPE, which can leave a merge half made; with files,
-    /// git finishes what it started.
+    /// process dies while git runs, git's next write to a pipe would kill
+    /// it with SIGPIPE, which can leave a merge half made. With files, git
+    /// finishes what it started.
     pub(super) fn output<I, S>(&self, args: I) -> Result<Output, WorktreeError>
     where
         I: IntoIterator<Item = S>,

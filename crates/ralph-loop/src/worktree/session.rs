@@ -1,6 +1,5 @@
-//! What the dispatch loop asks of a ticket's worktree around one session:
-//! where the ticket's files are inside it, and keeping what the agent left
-//! uncommitted.
+//! Worktree operations around one session: mapping the ticket's files into
+//! the worktree, and committing what the agent left uncommitted.
 
 use std::fs;
 use std::path::{Path, PathBuf};
