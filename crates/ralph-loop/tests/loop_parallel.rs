@@ -417,3 +417,147 @@ fn serial_worktree_run_merges() {
     let records: Vec<Value> = project.records();
     assert_eq!(records.len(), 2);
 }
+
+#[test]
+fn branch_switch_stops_the_run() {
+    let project = TestProject::empty();
+    add_tagged(&project, "b-1", &[], &["api"]);
+    add_tagged(&project, "b-2", &[], &["cli"]);
+    add_tagged(&project, "b-3", &["b-1"], &["api"]);
+    project.git_init();
+    project.configure(&committing_agent("1500"), json!({"parallel": 2}));
+
+    let run = project.spawn(&["run", "--no-progress"]);
+    let launched = wait_for(Duration::from_secs(20), || {
+        project.records().is_empty()
+            && fs::read_dir(project.ralph().join("sessions"))
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .filter(|e| e.path().extension().is_some_and(|ext| ext == "started"))
+                        .count()
+                        == 2
+                })
+                .unwrap_or(false)
+    });
+    assert!(launched, "the sessions did not start");
+    project.git(&["checkout", "-q", "-b", "elsewhere"]);
+    let output = run.wait_output(Duration::from_secs(30));
+
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "stderr:\n{}",
+        stderr(&output)
+    );
+    let message = stderr(&output);
+    assert!(
+        message.contains("on elsewhere, not on the run's branch main"),
+        "{message}"
+    );
+    assert!(merges_per_ticket(&project).is_empty());
+    assert!(
+        project.ralph().join("dispatch-loop-state.json").is_file(),
+        "the run's state was dropped"
+    );
+
+    project.git(&["checkout", "-q", "main"]);
+    let output = project.run(&["run", "--no-progress"], Duration::from_secs(60));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr:\n{}",
+        stderr(&output)
+    );
+    assert_all_closed(&project);
+    let merges = merges_per_ticket(&project);
+    assert_eq!(merges.len(), 3, "{merges:?}");
+    assert_eq!(project.records().len(), 3);
+    assert_nothing_left(&project);
+}
+
+#[test]
+fn freed_slot_is_filled_at_once() {
+    let project = TestProject::empty();
+    add_tagged(&project, "f-1", &[], &["a"]);
+    add_tagged(&project, "f-2", &[], &["b"]);
+    add_tagged(&project, "f-3", &[], &["c"]);
+    add_tagged(&project, "f-4", &[], &["d"]);
+    project.git_init();
+    let agent = project.script(
+        "agent.sh",
+        &format!(
+            "set -e\n[ \"$1\" = f-1 ] || sleep 3\n{BIN} tickets close \"$1\"\n\
+             git add -A\ngit commit -q -m \"Do $1\""
+        ),
+    );
+    project.git(&["add", "agent.sh"]);
+    project.git(&["commit", "-q", "-m", "Add the agent"]);
+    // A heartbeat far longer than the sessions: only a session's exit can
+    // wake `run` in time.
+    project.configure(
+        &[&agent, "{ticket}"],
+        json!({"parallel": 3, "heartbeatIntervalMs": 600000}),
+    );
+
+    let output = project.run(&["run", "--no-progress"], Duration::from_secs(60));
+
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr:\n{}",
+        stderr(&output)
+    );
+    let spans = spans(&project);
+    let span = |ticket: &str| spans.iter().find(|s| s.ticket == ticket).unwrap();
+    assert!(
+        span("f-4").start < span("f-2").end,
+        "f-4 waited for a slow session although f-1's slot was free"
+    );
+}
+
+#[test]
+fn unsafe_ids_are_rejected_upfront() {
+    let project = TestProject::empty();
+    add_tagged(&project, "ok-1", &[], &["a"]);
+    add_tagged(&project, "a..b", &[], &["b"]);
+    add_tagged(&project, "tr.", &[], &["c"]);
+    add_tagged(&project, "x.lock", &[], &["d"]);
+    project.git_init();
+    project.configure(&committing_agent("0"), json!({"parallel": 2}));
+
+    let output = project.run(&["run"], Duration::from_secs(30));
+
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    for file in ["a..b.md", "tr..md", "x.lock.md"] {
+        assert!(message.contains(file), "{file} not named: {message}");
+    }
+    assert!(project.records().is_empty());
+}
+
+#[test]
+fn worktrees_dir_is_checked() {
+    let project = TestProject::empty();
+    add_tagged(&project, "w-1", &[], &["a"]);
+    fs::create_dir_all(project.root().join("src")).unwrap();
+    fs::write(project.root().join("src/main.rs"), "fn main() {}\n").unwrap();
+    project.git_init();
+
+    for (dir, expected) in [
+        ("src", "contains tracked files (src/main.rs)"),
+        ("../outside", "without `..`"),
+        (".git/trees", "inside git's own directory"),
+    ] {
+        project.configure(
+            &committing_agent("0"),
+            json!({"parallel": 2, "parallelWorktreesDir": dir}),
+        );
+        let output = project.run(&["run"], Duration::from_secs(30));
+        assert_eq!(output.status.code(), Some(1), "{dir}");
+        let message = stderr(&output);
+        assert!(message.contains(expected), "{dir}: {message}");
+        assert!(project.records().is_empty(), "{dir}");
+    }
+    assert!(!project.root().join("../outside").exists());
+}

@@ -35,18 +35,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<Exit> {
     let summary = match engine.step(Some(backlog)) {
         Ok(summary) => summary,
         Err(error) => {
-            let in_flight = engine.state.active.len();
-            engine.close()?;
-            if in_flight > 0 {
-                let sessions = match in_flight {
-                    1 => "1 session is".to_owned(),
-                    n => format!("{n} sessions are"),
-                };
-                eprintln!(
-                    "ralph-loop: {sessions} still in flight, so the run keeps its lock; \
-                     inspect it with `ralph-loop status`"
-                );
-            }
+            engine.abandon();
             return Err(error);
         }
     };

@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
@@ -137,9 +137,7 @@ impl Config {
         if self.heartbeat_interval_ms == 0 {
             anyhow::bail!("heartbeatIntervalMs must be at least 1");
         }
-        if self.parallel_worktrees_dir.as_os_str().is_empty() {
-            anyhow::bail!("parallelWorktreesDir must not be empty");
-        }
+        check_worktrees_dir(&self.parallel_worktrees_dir)?;
         Ok(())
     }
 
@@ -154,6 +152,34 @@ impl Config {
         text.push('\n');
         text
     }
+}
+
+/// Checks that `parallelWorktreesDir` names a directory inside the project
+/// directory, by a relative path without `..`, and not git's own.
+fn check_worktrees_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut names = 0;
+    for component in dir.components() {
+        match component {
+            Component::Normal(name) if name == ".git" => anyhow::bail!(
+                "parallelWorktreesDir {} is inside git's own directory",
+                dir.display()
+            ),
+            Component::Normal(_) => names += 1,
+            Component::CurDir => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => anyhow::bail!(
+                "parallelWorktreesDir {} must be a relative path inside the project \
+                 directory, without `..`",
+                dir.display()
+            ),
+        }
+    }
+    if names == 0 {
+        anyhow::bail!(
+            "parallelWorktreesDir {:?} must name a directory below the project directory",
+            dir.display().to_string()
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -173,6 +199,24 @@ mod tests {
         let config: Config = serde_json::from_str(r#"{"futureKey": [1]}"#).unwrap();
         assert!(config.unknown.contains_key("futureKey"));
         assert!(config.to_json().contains("futureKey"));
+    }
+
+    #[test]
+    fn worktrees_dir_must_stay_inside() {
+        for dir in [
+            "",
+            ".",
+            "..",
+            "../trees",
+            "/tmp/trees",
+            "a/../../b",
+            ".git/trees",
+        ] {
+            assert!(check_worktrees_dir(Path::new(dir)).is_err(), "{dir:?}");
+        }
+        for dir in ["trees", ".tf/ralph/worktrees", "./trees", "a/b"] {
+            assert!(check_worktrees_dir(Path::new(dir)).is_ok(), "{dir:?}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ use rustix::process::Signal;
 use tickets::{Backlog, Status, Ticket};
 use uuid::Uuid;
 
+use super::cache::CachedBacklog;
 use super::config::Config;
 use super::ids;
 use super::outcome::{Outcome, Termination};
@@ -72,6 +73,9 @@ pub struct Engine {
     lock: Option<RunLock>,
     /// The repository, when sessions run in worktrees.
     repo: Option<Repo>,
+    /// The backlog the last step used, reused while no session ends and
+    /// the tickets directory does not change.
+    backlog: Option<CachedBacklog>,
     supervisors: HashMap<Uuid, Supervisor>,
     events: Vec<Event>,
 }
@@ -148,6 +152,7 @@ impl Engine {
             state,
             lock: Some(lock),
             repo: None,
+            backlog: None,
             supervisors: HashMap::new(),
             events: Vec::new(),
         };
@@ -194,20 +199,28 @@ impl Engine {
     /// ticket would have made a launch. `loaded` is a backlog the caller
     /// has just read, reused when it is still current.
     pub fn step(&mut self, loaded: Option<Backlog>) -> anyhow::Result<Summary> {
+        // Merges and new worktrees go to the run's branch only: if the main
+        // checkout left it, stop before either happens.
+        if let Some(repo) = &self.repo {
+            repo.check_on_base()
+                .context("the run stopped before merging or launching anything")?;
+        }
         // A session that ended may have closed its ticket after `loaded` was
         // read, so a backlog read before the reconcile is stale once any
         // session has ended. Selecting from it could miss newly ready
         // tickets and end the run early.
         let ended = self.reconcile()?;
-        let backlog = match loaded {
-            Some(backlog) if !ended => backlog,
-            _ => Backlog::load(&self.project.tickets)
-                .with_context(|| format!("failed to read {}", self.project.tickets.display()))?,
+        let cached = self.backlog.take();
+        let cache = match (loaded, cached) {
+            (Some(backlog), _) if !ended => CachedBacklog::unchecked(backlog),
+            (_, Some(cached)) if !ended && cached.is_current() => cached,
+            _ => CachedBacklog::load(&self.project.tickets)?,
         };
+        let backlog = &cache.backlog;
         // A ticket whose worktree cannot be made is recorded as failed
         // without a session, which frees its slot for the next pick.
         loop {
-            let picked = select::select(&backlog, &self.state, self.free_slots());
+            let picked = select::select(backlog, &self.state, self.free_slots());
             if picked.is_empty() {
                 break;
             }
@@ -220,8 +233,8 @@ impl Engine {
             }
         }
         self.save()?;
-        self.write_progress(Some(&backlog), progress::Phase::Running)?;
-        Ok(Summary {
+        self.write_progress(Some(backlog), progress::Phase::Running)?;
+        let summary = Summary {
             complete: self.state.active.is_empty(),
             total: backlog.tickets().count(),
             closed: backlog
@@ -229,7 +242,9 @@ impl Engine {
                 .filter(|t| t.status == Status::Closed)
                 .count(),
             ready: backlog.ready().len(),
-        })
+        };
+        self.backlog = Some(cache);
+        Ok(summary)
     }
 
     /// Returns how many sessions may be launched now.
@@ -308,6 +323,25 @@ impl Engine {
             self.release()
         } else {
             self.suspend()
+        }
+    }
+
+    /// Closes the run after an error, as [`Engine::close`] does, and says
+    /// on stderr when the lock stays because sessions are in flight.
+    pub fn abandon(self) {
+        let in_flight = self.state.active.len();
+        if let Err(error) = self.close() {
+            tracing::warn!("{error:#}");
+        }
+        if in_flight > 0 {
+            let sessions = match in_flight {
+                1 => "1 session is".to_owned(),
+                n => format!("{n} sessions are"),
+            };
+            eprintln!(
+                "ralph-loop: {sessions} still in flight, so the run keeps its lock; inspect it \
+                 with `ralph-loop status`"
+            );
         }
     }
 
@@ -689,7 +723,8 @@ fn describe(record: &SessionRecord, outcome: Outcome, settings: &Settings) -> St
         Termination::SpawnFailed => "the agent could not be started".to_owned(),
         Termination::Lost => "the supervisor vanished without a record".to_owned(),
     };
-    if let Some(error) = &record.error {
+    // A lost session's record holds the same fact in other words.
+    if let (Some(error), false) = (&record.error, record.termination == Termination::Lost) {
         reason.push_str(&format!(": {error}"));
     }
     if record.sigil && outcome != Outcome::Completed {

@@ -1,20 +1,28 @@
 //! Ticket id validation and agent argv templating.
 
-/// Checks that `id` can be used as a file name and as one argv element:
-/// only `[A-Za-z0-9._-]`, not empty, and not starting with `.` or `-`.
+/// Checks that `id` can be used as a file name, as one argv element and in
+/// the branch name `ralph/<id>`: only ASCII letters, digits, `.`, `_` and
+/// `-`, not empty, not starting with `.` or `-`, and without the forms git
+/// rejects in a branch name (`..`, a trailing `.`, a `.lock` suffix).
 pub fn validate(id: &str) -> Result<(), String> {
     if id.is_empty() {
         return Err("ticket id is empty".to_owned());
     }
-    if id.starts_with('.') || id.starts_with('-') {
+    if let Some(first @ ('.' | '-')) = id.chars().next() {
         return Err(format!(
-            "invalid ticket id {id:?}: it starts with '.' or '-'"
+            "invalid ticket id {id:?}: it starts with {first:?}"
         ));
     }
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
     if let Some(bad) = id.chars().find(|&c| !allowed(c)) {
         return Err(format!(
             "invalid ticket id {id:?}: character {bad:?} is not allowed"
+        ));
+    }
+    if id.contains("..") || id.ends_with('.') || id.ends_with(".lock") {
+        return Err(format!(
+            "invalid ticket id {id:?}: git does not accept `..`, a trailing `.` or a `.lock` \
+             suffix in a branch name"
         ));
     }
     Ok(())
@@ -43,7 +51,7 @@ mod tests {
     #[test]
     fn hostile_ids_fail() {
         for id in [
-            "", "../x", "a;b", "-rf", ".hidden", "a b", "x/y", "é", "a\nb",
+            "", "../x", "a;b", "-rf", ".hidden", "a b", "x/y", "é", "a\nb", "a..b", "tr.", "x.lock",
         ] {
             assert!(validate(id).is_err(), "{id:?}");
         }

@@ -1,6 +1,7 @@
 //! The dispatch loop: one agent session per ready ticket, under the run
 //! lock, with outcomes recorded so that no ticket runs twice in a run.
 
+pub mod cache;
 pub mod config;
 pub mod engine;
 pub mod fsutil;

@@ -24,24 +24,68 @@ use crate::exit::Exit;
 /// stopping their agents before it kills them itself.
 const SUPERVISOR_MARGIN: Duration = Duration::from_secs(2);
 
-/// Drives the run to completion or to a stop signal.
+/// How soon `run` steps again after finding a supervisor already exited.
+const EXITED_RECHECK: Duration = Duration::from_millis(20);
+
+/// How the loop of [`run`] ended.
+enum Ending {
+    Complete,
+    Signaled,
+}
+
+/// Drives the run to completion or to a stop signal. After an error, the
+/// run keeps its lock while sessions are in flight, as a failed `turn` does.
 pub fn run(mut engine: Engine, backlog: Backlog, reporter: &Reporter) -> anyhow::Result<Exit> {
-    let signals = SignalPipe::install().context("failed to install signal handlers")?;
-    let heartbeat = Duration::from_millis(engine.config.heartbeat_interval_ms);
+    let signals = match SignalPipe::install() {
+        Ok(signals) => signals,
+        Err(error) => {
+            engine.abandon();
+            return Err(error).context("failed to install signal handlers");
+        }
+    };
     let mut pidfds: HashMap<Uuid, OwnedFd> = HashMap::new();
+    let ending = drive(&mut engine, backlog, reporter, &signals, &mut pidfds);
+    reporter.finish();
+    match ending {
+        Ok(Ending::Complete) => {
+            engine.complete()?;
+            Ok(Exit::Success)
+        }
+        Ok(Ending::Signaled) => interrupt(engine, &signals, &mut pidfds, reporter),
+        Err(error) => {
+            engine.abandon();
+            Err(error)
+        }
+    }
+}
+
+/// Steps the run and sleeps between steps until it is complete or a stop
+/// signal arrives.
+fn drive(
+    engine: &mut Engine,
+    backlog: Backlog,
+    reporter: &Reporter,
+    signals: &SignalPipe,
+    pidfds: &mut HashMap<Uuid, OwnedFd>,
+) -> anyhow::Result<Ending> {
+    let heartbeat = Duration::from_millis(engine.config.heartbeat_interval_ms);
     let mut first = Some(backlog);
     loop {
         let summary = engine.step(first.take())?;
         reporter.show(&engine.take_events(), &summary, &engine.state);
         if summary.complete {
-            reporter.finish();
-            engine.complete()?;
-            return Ok(Exit::Success);
+            return Ok(Ending::Complete);
         }
-        refresh_pidfds(&engine, &mut pidfds);
-        if wait(&pidfds, &signals, heartbeat)? {
-            reporter.finish();
-            return interrupt(engine, &signals, &mut pidfds, reporter);
+        // A supervisor that exited before its pidfd was opened cannot wake
+        // the wait, so the next step comes soon. The short pause keeps an
+        // unforeseen state from spinning the CPU.
+        let timeout = if refresh_pidfds(engine, pidfds) {
+            EXITED_RECHECK
+        } else {
+            heartbeat
+        };
+        if wait(pidfds, signals, timeout)? {
+            return Ok(Ending::Signaled);
         }
         engine.reap_children();
         engine.heartbeat()?;
@@ -51,24 +95,51 @@ pub fn run(mut engine: Engine, backlog: Backlog, reporter: &Reporter) -> anyhow:
 /// Opens a pidfd for every supervisor that has none yet and drops those of
 /// sessions that are no longer active. A pidfd refers to one process for
 /// good, so a recycled pid cannot wake the loop. The identity check right
-/// after opening rules out a pid recycled before the open.
-fn refresh_pidfds(engine: &Engine, pidfds: &mut HashMap<Uuid, OwnedFd>) {
+/// after opening rules out a pid recycled before the open. Returns whether
+/// a supervisor was found to have exited already.
+fn refresh_pidfds(engine: &Engine, pidfds: &mut HashMap<Uuid, OwnedFd>) -> bool {
     let identities = engine.supervisor_identities();
     pidfds.retain(|session, _| identities.iter().any(|(s, _)| s == session));
+    let mut exited = false;
     for (session, identity) in identities {
         if pidfds.contains_key(&session) {
             continue;
         }
-        if let Some(pidfd) = open_pidfd(&identity) {
-            pidfds.insert(session, pidfd);
+        match open_pidfd(&identity) {
+            Watch::Pidfd(pidfd) => {
+                pidfds.insert(session, pidfd);
+            }
+            Watch::Exited => exited = true,
+            Watch::Unavailable => {}
         }
     }
+    exited
 }
 
-fn open_pidfd(identity: &ProcessIdentity) -> Option<OwnedFd> {
-    let pid = Pid::from_raw(i32::try_from(identity.pid).ok()?)?;
-    let pidfd = rustix::process::pidfd_open(pid, PidfdFlags::empty()).ok()?;
-    matches!(identity.liveness(), Liveness::Alive).then_some(pidfd)
+/// What [`open_pidfd`] found.
+enum Watch {
+    Pidfd(OwnedFd),
+    /// The process has exited (a zombie included), or its pid now names
+    /// another process.
+    Exited,
+    /// No pidfd could be opened (an old kernel, or too many open files),
+    /// so only the heartbeat wakes the loop.
+    Unavailable,
+}
+
+/// Opens a pidfd on a live process with `identity`.
+fn open_pidfd(identity: &ProcessIdentity) -> Watch {
+    let Some(pid) = i32::try_from(identity.pid).ok().and_then(Pid::from_raw) else {
+        return Watch::Exited;
+    };
+    match rustix::process::pidfd_open(pid, PidfdFlags::empty()) {
+        Ok(pidfd) if matches!(identity.liveness(), Liveness::Alive) => Watch::Pidfd(pidfd),
+        Ok(_) | Err(rustix::io::Errno::SRCH) => Watch::Exited,
+        Err(error) => {
+            tracing::debug!("pidfd_open({pid:?}) failed: {error}");
+            Watch::Unavailable
+        }
+    }
 }
 
 /// Sleeps until a supervisor exits, a signal arrives or `timeout` passes.

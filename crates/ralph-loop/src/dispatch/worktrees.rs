@@ -68,6 +68,7 @@ pub fn open(project: &Project, state: &mut State) -> anyhow::Result<Option<Repo>
     let repo = Repo::open(&project.root).context(context)?;
     if state.base_branch.is_none() {
         repo.check_for_new_run().context(context)?;
+        repo.prepare_worktrees_dir(&dir)?;
     }
     if !repo.contains(&project.tickets) {
         anyhow::bail!(
@@ -125,6 +126,7 @@ pub fn is_ticket_problem(error: &WorktreeError) -> bool {
         WorktreeError::BranchExists { .. }
             | WorktreeError::PathExists { .. }
             | WorktreeError::TicketFileNotCommitted { .. }
+            | WorktreeError::InvalidTicketId { .. }
     )
 }
 
@@ -312,11 +314,11 @@ pub fn tidy(repo: &Repo, dir: &Path, state: &State, new_run: bool) -> anyhow::Re
                     continue;
                 }
                 let place = match &leftover.worktree {
-                    Some(path) => format!(" and worktree {}", path.display()),
+                    Some(path) => format!(" (worktree {})", path.display()),
                     None => String::new(),
                 };
                 let message = format!(
-                    "branch {}{place} holds {commits} commit(s) not merged into {}, from an \
+                    "branch {}{place} has {commits} commit(s) not merged into {}, from an \
                      earlier session; ticket {ticket} cannot run until it is merged or deleted",
                     branch_name(ticket),
                     repo.base_branch()

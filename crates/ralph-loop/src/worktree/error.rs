@@ -64,6 +64,12 @@ pub(crate) enum WorktreeError {
     )]
     TicketFileNotCommitted { path: PathBuf, branch: String },
 
+    #[error(
+        "the worktrees directory {path} contains tracked files ({}); set \
+         parallelWorktreesDir to a directory of its own", files.join(", ")
+    )]
+    TrackedWorktreesDir { path: PathBuf, files: Vec<String> },
+
     #[error("{path} already exists; remove it before running its ticket again")]
     PathExists { path: PathBuf },
 

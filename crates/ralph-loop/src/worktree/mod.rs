@@ -343,14 +343,7 @@ impl Repo {
 
     /// Checks that the main checkout is still on the base branch and clean.
     fn ensure_ready_to_merge(&self) -> Result<(), WorktreeError> {
-        let current = current_branch(&self.git, &self.toplevel)?;
-        if current != self.base {
-            return Err(WorktreeError::BranchChanged {
-                path: self.toplevel.clone(),
-                base: self.base.clone(),
-                current,
-            });
-        }
+        self.check_on_base()?;
         ensure_clean(&self.git, &self.toplevel)
     }
 
@@ -406,22 +399,28 @@ impl Repo {
 
     /// Adds the run directory to `.git/info/exclude` unless git ignores it.
     fn exclude_run_dir(&self) -> Result<(), WorktreeError> {
-        let run_dir = format!("{}{RUN_DIR}/", self.prefix);
-        if self.git.check(["check-ignore", "-q", &run_dir])? {
+        self.exclude(&format!("{}{RUN_DIR}/", self.prefix), "the run directory")
+    }
+
+    /// Adds `dir`, relative to the top of the work tree and ending in `/`,
+    /// to `.git/info/exclude` unless git ignores it. `what` names it in the
+    /// log line.
+    fn exclude(&self, run_dir: &str, what: &str) -> Result<(), WorktreeError> {
+        if self.git.check(["check-ignore", "-q", run_dir])? {
             return Ok(());
         }
         let common = PathBuf::from(first_line(
             &self.git.run(["rev-parse", "--git-common-dir"])?,
         ));
         let exclude = self.toplevel.join(common).join("info").join("exclude");
-        let pattern = format!("/{}\n", escape_pattern(&run_dir));
+        let pattern = format!("/{}\n", escape_pattern(run_dir));
         append_line(&exclude, &pattern)?;
         tracing::info!(
-            "added {} to {} so that git ignores the run directory",
+            "added {} to {} so that git ignores {what}",
             pattern.trim_end(),
             exclude.display()
         );
-        if !self.git.check(["check-ignore", "-q", &run_dir])? {
+        if !self.git.check(["check-ignore", "-q", run_dir])? {
             tracing::warn!(
                 "git still does not ignore {run_dir}; a negated pattern may re-include it"
             );

@@ -112,3 +112,40 @@ impl Repo {
         Ok(self.branch_tip(&branch_name(ticket))?.is_some())
     }
 }
+
+impl Repo {
+    /// Fails unless the main checkout is still on the base branch.
+    pub(crate) fn check_on_base(&self) -> Result<(), WorktreeError> {
+        let current = super::current_branch(&self.git, &self.toplevel)?;
+        if current != self.base {
+            return Err(WorktreeError::BranchChanged {
+                path: self.toplevel.clone(),
+                base: self.base.clone(),
+                current,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Repo {
+    /// Checks that the worktrees directory `dir`, relative to the project
+    /// directory, holds no tracked files, and makes git ignore it, so that
+    /// worktrees never show up as changes of the main checkout.
+    pub(crate) fn prepare_worktrees_dir(&self, dir: &Path) -> Result<(), WorktreeError> {
+        let relative = format!(
+            "{}{}/",
+            self.prefix,
+            dir.to_string_lossy().trim_end_matches('/')
+        );
+        let literal = format!(":(literal){relative}");
+        let tracked = split_nul(&self.git.run(["ls-files", "-z", "--", &literal])?);
+        if !tracked.is_empty() {
+            return Err(WorktreeError::TrackedWorktreesDir {
+                path: self.root.join(dir),
+                files: tracked,
+            });
+        }
+        self.exclude(&relative, "the worktrees directory")
+    }
+}
