@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 use support_lock::{
     Guard, Project, RUN_A, SIGKILL, SIGSTOP, boot_id, dead_record, hostname, record, sleeper,
-    start_ticks, stderr, wait_for,
+    start_ticks, stderr, stdout, wait_for,
 };
 
 fn last_acquire(project: &Project) -> serde_json::Value {
@@ -220,6 +220,70 @@ fn float_seconds_of_other_process_is_reused() {
     assert_eq!(last_acquire(&project)["reason"], "pid_reused");
 }
 
+/// Returns a record of run A whose owner has exited while `member` lives
+/// on as its session supervisor.
+fn record_kept_by(member: u32) -> String {
+    let mut content: serde_json::Value =
+        serde_json::from_str(&dead_record(RUN_A)).expect("a JSON record");
+    content["members"] = json!([{
+        "pid": member,
+        "startTicks": start_ticks(member),
+        "bootId": boot_id(),
+    }]);
+    content.to_string()
+}
+
+#[test]
+fn exited_owner_kept_by_members_is_named() {
+    let project = Project::new();
+    std::fs::create_dir_all(project.path(".tickets")).expect("create .tickets");
+    let member = sleeper();
+    project.write_lock(&record_kept_by(member.pid));
+    let kept = format!(
+        "1 session supervisor (pid {}) keeps the run alive",
+        member.pid
+    );
+
+    let status = project.status_json();
+    assert_eq!(status["state"], "held");
+    assert_eq!(status["verdict"], "kept_by_members");
+    let detail = status["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("owner process has exited"), "{detail}");
+    assert!(detail.contains(&kept), "{detail}");
+
+    let human = stdout(&project.run(&["lock", "status"]));
+    assert!(human.contains(", exited"), "{human}");
+    assert!(
+        human.contains(&format!("members:   {} alive", member.pid)),
+        "{human}"
+    );
+
+    let overview = project.run(&["status"]);
+    let text = stdout(&overview);
+    assert!(overview.status.success(), "{}", stderr(&overview));
+    assert!(text.contains(&kept), "{text}");
+    assert!(!text.contains(": alive"), "{text}");
+    assert!(!text.contains("heartbeat"), "{text}");
+
+    let busy = project.run(&["lock", "run", "--", "true"]);
+    let text = stderr(&busy);
+    assert_eq!(busy.status.code(), Some(3), "{text}");
+    assert!(
+        text.starts_with("busy: the run lock is held by run"),
+        "{text}"
+    );
+    assert!(text.contains(&kept), "{text}");
+
+    let refused = project.run(&["lock", "break", "--yes"]);
+    let text = stderr(&refused);
+    assert_eq!(refused.status.code(), Some(3), "{text}");
+    assert!(
+        text.starts_with("busy: the run lock is held by run"),
+        "{text}"
+    );
+    assert!(project.lock_path().exists());
+}
+
 #[test]
 fn stopped_holder_and_break_hung() {
     let project = Project::new();
@@ -279,6 +343,13 @@ fn stopped_holder_and_break_hung() {
         threshold[1],
     ]);
     assert_eq!(broken.status.code(), Some(0), "{}", stderr(&broken));
+    let text = stdout(&broken);
+    let released = format!(
+        "process {} released the run lock itself after SIGTERM",
+        holder.pid
+    );
+    assert!(text.contains(&released), "{text}");
+    assert!(!text.contains("nothing to break"), "{text}");
     let ended = holder.wait();
     assert!(!ended.success(), "the hung holder should have been ended");
     assert!(!project.lock_path().exists());

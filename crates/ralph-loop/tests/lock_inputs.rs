@@ -195,7 +195,15 @@ fn fresh_empty_file_is_busy() {
     let output = project.run(&["lock", "run", "--", "true"]);
     let text = stderr(&output);
     assert_eq!(output.status.code(), Some(3), "{text}");
-    assert!(text.contains("mid-write"), "{text}");
+    assert!(
+        text.starts_with("busy: the lock file is empty and only "),
+        "{text}"
+    );
+    assert!(
+        text.contains("another ralph-loop may be writing it"),
+        "{text}"
+    );
+    assert!(!text.contains("held by a live process"), "{text}");
     assert_eq!(project.read_lock().as_deref(), Some(""));
 
     project.age_lock(60);
@@ -222,6 +230,75 @@ fn events_log_every_attempt_and_release() {
     assert_eq!(release["outcome"], "released");
     assert_eq!(release["runId"], acquire["runId"]);
     assert_eq!(release["pid"], acquire["pid"]);
+}
+
+#[test]
+fn busy_event_names_the_holder() {
+    let project = Project::new();
+    let sleep = support_lock::sleeper();
+    let ticks = support_lock::start_ticks(sleep.pid);
+    let (boot, host) = (support_lock::boot_id(), support_lock::hostname());
+    project.write_lock(&support_lock::record(RUN_A, sleep.pid, ticks, &boot, &host));
+    let busy = project.run(&["lock", "run", "--", "true"]);
+    assert_eq!(busy.status.code(), Some(3), "{}", stderr(&busy));
+
+    let status = stdout(&project.run(&["lock", "status"]));
+    assert!(
+        status.contains(&format!("acquire busy held by run {RUN_A} pid")),
+        "{status}"
+    );
+    assert!(!status.contains("run -"), "{status}");
+}
+
+/// Starts `lock run` holding the lock for 300 s with heartbeats 600 s apart,
+/// and sets its heartbeat 45 s into the past.
+fn holder_silent_for_45s(project: &Project) -> Guard {
+    let mut holder = project.ralph(&[
+        "lock",
+        "run",
+        "--heartbeat-interval",
+        "600",
+        "--",
+        "sleep",
+        "300",
+    ]);
+    holder.env("RALPH_LOG", "off");
+    let holder = Guard::spawn(holder);
+    wait_for("the holder", Duration::from_secs(30), || {
+        project.lock_path().exists()
+    });
+    project.age_lock(45);
+    holder
+}
+
+#[test]
+fn silence_threshold_comes_from_config() {
+    let project = Project::new();
+    let _holder = holder_silent_for_45s(&project);
+    assert_eq!(project.status_json()["verdict"], "alive", "default is 60 s");
+
+    let config = project.ralph_dir().join("config.json");
+    std::fs::write(&config, r#"{"silenceThresholdMs": 30000}"#).expect("write the config");
+    assert_eq!(project.status_json()["verdict"], "silent");
+    let busy = project.run(&["lock", "run", "--", "true"]);
+    assert!(
+        stderr(&busy).contains("silent for 45s"),
+        "{}",
+        stderr(&busy)
+    );
+
+    let flag = project.run(&["lock", "status", "--json", "--silence-threshold", "50"]);
+    let status: serde_json::Value = serde_json::from_slice(&flag.stdout).expect("JSON");
+    assert_eq!(status["verdict"], "alive", "the option wins over the file");
+
+    std::fs::write(&config, r#"{"silenceThresholdMs": "soon"}"#).expect("write the config");
+    let invalid = project.run(&["lock", "status"]);
+    assert_eq!(invalid.status.code(), Some(1));
+    assert!(
+        stderr(&invalid).contains("silenceThresholdMs"),
+        "{}",
+        stderr(&invalid)
+    );
 }
 
 #[test]

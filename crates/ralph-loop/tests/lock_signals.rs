@@ -151,8 +151,16 @@ fn exit_codes_pass_through() {
     assert_eq!(usage.status.code(), Some(2));
 
     let missing = project.run(&["lock", "run", "--", "/nonexistent/command"]);
-    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(missing.status.code(), Some(127), "{}", stderr(&missing));
     assert!(stderr(&missing).contains("/nonexistent/command"));
+    assert!(!project.lock_path().exists());
+
+    let not_executable = project.path("not-executable");
+    std::fs::write(&not_executable, "#!/bin/sh\n").expect("write a script");
+    let script = not_executable.to_str().expect("a UTF-8 path");
+    let denied = project.run(&["lock", "run", "--", script]);
+    assert_eq!(denied.status.code(), Some(126), "{}", stderr(&denied));
+    assert!(stderr(&denied).contains(script), "{}", stderr(&denied));
     assert!(!project.lock_path().exists());
 }
 

@@ -17,8 +17,8 @@ use crate::record::Record;
 use crate::wait::{SilenceClock, Waiter, Woken};
 
 /// The default heartbeat silence after which a live owner is reported as
-/// silent.
-pub const DEFAULT_SILENCE_THRESHOLD: Duration = Duration::from_secs(30);
+/// silent: twelve heartbeat intervals.
+pub const DEFAULT_SILENCE_THRESHOLD: Duration = Duration::from_secs(60);
 
 /// The default interval between heartbeats; well below
 /// [`DEFAULT_SILENCE_THRESHOLD`].
@@ -117,7 +117,8 @@ impl Acquisition {
 /// A report on a lock held by another run.
 #[derive(Clone, Debug)]
 pub struct Busy {
-    /// The owner's record; `None` when a live holder's record is unreadable.
+    /// The owner's record; `None` when a live holder's record is unreadable
+    /// or the lock file is still being written.
     pub owner: Option<Record>,
     /// The reason the lock counts as held.
     pub verdict: Verdict,
@@ -134,6 +135,9 @@ impl fmt::Display for Busy {
                 "the run lock is held by run {} (pid {}, started {}): {}",
                 owner.run_id, owner.pid, owner.started_at, self.verdict
             ),
+            None if matches!(self.verdict, Verdict::BeingWritten { .. }) => {
+                write!(f, "the run lock is busy: {}", self.verdict)
+            }
             None => write!(
                 f,
                 "the run lock is held by a live process whose record is unreadable: {}",
@@ -267,9 +271,7 @@ fn unstable(locker: &Locker) -> Error {
 pub(crate) fn measure(clock: &mut SilenceClock, sighting: Sighting, threshold: Duration) -> Busy {
     let silence = clock.silence(sighting.file, sighting.mtime);
     let verdict = match sighting.verdict {
-        Verdict::Alive if silence >= threshold && !sighting.by_members => {
-            Verdict::Silent { silence }
-        }
+        Verdict::Alive if silence >= threshold => Verdict::Silent { silence },
         other => other,
     };
     Busy {

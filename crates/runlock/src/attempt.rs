@@ -50,9 +50,6 @@ pub(crate) struct Sighting {
     /// The kernel lock is held but the record's owner is gone: another
     /// contender is replacing the record right now.
     pub transient: bool,
-    /// Only member processes keep the run alive, so the heartbeat silence
-    /// does not make the verdict silent.
-    pub by_members: bool,
 }
 
 /// The result of one attempt.
@@ -249,7 +246,9 @@ impl Locker {
         };
         match self.judge(&record) {
             Judgment::Held(verdict) => Ok(Step::Busy(sighting(Some(record), verdict, meta))),
-            Judgment::HeldByMembers(verdict) => Ok(Step::Busy(by_members(record, verdict, meta))),
+            Judgment::HeldByMembers(verdict) => {
+                Ok(Step::Busy(sighting(Some(record), verdict, meta)))
+            }
             Judgment::Continue => {
                 let next = self.continuation(&record);
                 let held = self.replace(fd, next)?;
@@ -304,7 +303,9 @@ impl Locker {
         };
         match self.judge(&record) {
             Judgment::Held(verdict) => Ok(Step::Busy(sighting(Some(record), verdict, meta))),
-            Judgment::HeldByMembers(verdict) => Ok(Step::Busy(by_members(record, verdict, meta))),
+            Judgment::HeldByMembers(verdict) => {
+                Ok(Step::Busy(sighting(Some(record), verdict, meta)))
+            }
             Judgment::Continue => self.steal(meta.id, None, Prior::Continue(record)),
             Judgment::Stale(reason) => {
                 self.steal(meta.id, None, Prior::TakeOver(Some(record), reason))
@@ -636,7 +637,6 @@ pub(crate) fn sighting(owner: Option<Record>, verdict: Verdict, meta: Meta) -> S
         file: meta.id,
         mtime: meta.mtime,
         transient: false,
-        by_members: false,
     }
 }
 
@@ -654,18 +654,7 @@ pub(crate) fn being_written(bytes: &[u8], meta: Meta) -> Option<Verdict> {
     if !bytes.is_empty() || age >= FRESH_EMPTY {
         return None;
     }
-    let seconds = FRESH_EMPTY.as_secs();
-    let reason =
-        format!("the lock file is empty and less than {seconds}s old, so it may be mid-write");
-    Some(Verdict::CannotTell { reason })
-}
-
-/// Returns a sighting of a run that only its members keep alive.
-pub(crate) fn by_members(record: Record, verdict: Verdict, meta: Meta) -> Sighting {
-    Sighting {
-        by_members: true,
-        ..sighting(Some(record), verdict, meta)
-    }
+    Some(Verdict::BeingWritten { age })
 }
 
 /// Splits a lock path into its directory and its UTF-8 file name.

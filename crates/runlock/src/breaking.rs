@@ -9,7 +9,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::acquire::{Busy, measure};
-use crate::attempt::{KernelLock, Locker, being_written, by_members, short_reason, sighting};
+use crate::attempt::{KernelLock, Locker, being_written, short_reason, sighting};
 use crate::error::Error;
 use crate::judge::{Judgment, TakeoverReason};
 use crate::record::Record;
@@ -77,8 +77,9 @@ pub fn break_stale(
         let seen = match locker.judge(&record) {
             Judgment::Stale(reason) => Err(reason),
             Judgment::Continue => Err(TakeoverReason::OwnerDead),
-            Judgment::Held(verdict) => Ok(sighting(Some(record.clone()), verdict, meta)),
-            Judgment::HeldByMembers(verdict) => Ok(by_members(record.clone(), verdict, meta)),
+            Judgment::Held(verdict) | Judgment::HeldByMembers(verdict) => {
+                Ok(sighting(Some(record.clone()), verdict, meta))
+            }
         };
         let reason = match seen {
             Ok(seen) => return Ok(BreakOutcome::Held(measure(&mut clock, seen, threshold))),

@@ -257,21 +257,33 @@ pub fn signal_group_verified(identity: &ProcessIdentity, signal: Signal) -> Resu
     }
 }
 
+/// The way [`terminate_group_verified`] ended a process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Termination {
+    /// The process had already exited, or its PID was reused; nothing was
+    /// signalled.
+    AlreadyGone,
+    /// The process exited within the grace period after SIGTERM.
+    Terminated,
+    /// The process outlived the grace period and was sent SIGKILL.
+    Killed,
+}
+
 /// Ends the process group of a verified process: SIGTERM, then SIGCONT so
 /// that a stopped group can act on it, then SIGKILL if the process is still
-/// running after `grace`. Returns Ok(false) if it was already gone.
+/// running after `grace`.
 pub fn terminate_group_verified(
     identity: &ProcessIdentity,
     grace: std::time::Duration,
-) -> Result<bool, Error> {
+) -> Result<Termination, Error> {
     use std::os::fd::AsFd;
     use std::time::Duration;
 
     let Some(pidfd) = open_verified(identity)? else {
-        return Ok(false);
+        return Ok(Termination::AlreadyGone);
     };
     if !signal_group_verified(identity, Signal::TERM)? {
-        return Ok(false);
+        return Ok(Termination::AlreadyGone);
     }
     signal_group_verified(identity, Signal::CONT)?;
     let exited = |timeout| {
@@ -283,13 +295,13 @@ pub fn terminate_group_verified(
             })
     };
     if exited(grace)? {
-        return Ok(true);
+        return Ok(Termination::Terminated);
     }
     tracing::warn!("process {} ignored SIGTERM; sending SIGKILL", identity.pid);
     send_pidfd(identity.pid, &pidfd, Signal::KILL)?;
     signal_group_verified(identity, Signal::KILL)?;
     exited(Duration::from_secs(5))?;
-    Ok(true)
+    Ok(Termination::Killed)
 }
 
 fn open_verified(identity: &ProcessIdentity) -> Result<Option<std::os::fd::OwnedFd>, Error> {

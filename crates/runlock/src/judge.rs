@@ -34,6 +34,20 @@ pub enum Verdict {
         /// The failure.
         reason: String,
     },
+    /// The owner process has exited, but member processes named in the
+    /// record keep the run alive. No process refreshes the heartbeat of
+    /// such a run, so its silence means nothing.
+    KeptByMembers {
+        /// The PIDs of the members that are alive, in record order.
+        pids: Vec<u32>,
+    },
+    /// The lock file is empty and was modified moments ago, and no process
+    /// holds its kernel lock. A holder of the older design, which created
+    /// the file before writing it, may still be writing it.
+    BeingWritten {
+        /// How long ago the file was modified, by this process's clock.
+        age: Duration,
+    },
 }
 
 impl fmt::Display for Verdict {
@@ -47,8 +61,27 @@ impl fmt::Display for Verdict {
                 write!(f, "cannot tell: held on another host ({hostname})")
             }
             Verdict::CannotTell { reason } => write!(f, "cannot tell: {reason}"),
+            Verdict::KeptByMembers { pids } => write!(
+                f,
+                "the owner process has exited, and {} member processes keep the run \
+                 alive (pids {})",
+                pids.len(),
+                join_pids(pids)
+            ),
+            Verdict::BeingWritten { age } => write!(
+                f,
+                "the lock file is empty and only {} ms old, so another process may be \
+                 writing it; try again in a moment",
+                age.as_millis()
+            ),
         }
     }
+}
+
+/// Returns `pids` as a comma-separated list, such as `101, 102`.
+pub(crate) fn join_pids(pids: &[u32]) -> String {
+    let texts: Vec<String> = pids.iter().map(u32::to_string).collect();
+    texts.join(", ")
 }
 
 /// The reason a lock was taken over.
@@ -187,17 +220,24 @@ fn legacy_liveness(record: &Record, start_ticks: u64) -> Liveness {
     }
 }
 
-/// Returns a verdict when any member process may still be running.
+/// Returns a verdict when any member process may still be running: the
+/// live members, or else the failure of a member probe.
 fn members_verdict(observer: &Observer<'_>, record: &Record) -> Option<Verdict> {
-    let mut verdict = None;
+    let mut pids = Vec::new();
+    let mut unknown = None;
     for member in &record.members {
         match identity::liveness_with(observer.probe, member) {
-            Liveness::Alive => return Some(Verdict::Alive),
-            Liveness::CannotTell(reason) => verdict = Some(Verdict::CannotTell { reason }),
+            Liveness::Alive => pids.push(member.pid),
+            Liveness::CannotTell(reason) => unknown = Some(reason),
             Liveness::Gone | Liveness::Reused | Liveness::OtherBoot => {}
         }
     }
-    verdict
+    if !pids.is_empty() {
+        return Some(Verdict::KeptByMembers { pids });
+    }
+    unknown.map(|reason| Verdict::CannotTell {
+        reason: format!("the owner process has exited, and a member cannot be checked: {reason}"),
+    })
 }
 
 #[cfg(test)]
@@ -353,7 +393,7 @@ mod tests {
         let probe = alive(20, 5);
         assert_eq!(
             judge_with(&probe, &kept, None),
-            Judgment::HeldByMembers(Verdict::Alive)
+            Judgment::HeldByMembers(Verdict::KeptByMembers { pids: vec![20] })
         );
         assert_eq!(
             judge_with(&probe, &kept, Some(kept.run_id)),

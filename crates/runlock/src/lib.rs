@@ -111,8 +111,8 @@ pub use error::Error;
 pub use events::{EVENT_LOG_NAME, MAX_EVENT_LOG_BYTES, event_log_path, recent_events};
 pub use held::RunLock;
 pub use identity::{
-    Liveness, ProcessIdentity, boot_id, hostname, signal_group_verified, signal_verified,
-    terminate_group_verified,
+    Liveness, ProcessIdentity, Termination, boot_id, hostname, signal_group_verified,
+    signal_verified, terminate_group_verified,
 };
 pub use judge::{TakeoverReason, Verdict};
 pub use record::{MAX_RECORD_BYTES, RECORD_VERSION, Record};

@@ -126,7 +126,10 @@ fn kept_run_with_live_member_continues_only_itself() {
     let file = std::fs::File::open(dir.lock()).expect("open the lock");
     file.set_modified(old).expect("age the lock");
     match acquire(&dir.lock(), &options(None)).expect("acquire") {
-        Acquisition::Busy(busy) => assert_eq!(busy.verdict, Verdict::Alive),
+        Acquisition::Busy(busy) => {
+            let pids = vec![member.identity().pid];
+            assert_eq!(busy.verdict, Verdict::KeptByMembers { pids });
+        }
         other => panic!("expected busy, got {}", other.outcome()),
     }
 

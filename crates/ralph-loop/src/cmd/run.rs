@@ -38,7 +38,7 @@ pub fn run_project(project: Project, config: Config, reporter: &Reporter) -> any
     let engine = match Engine::open(project, config, false)? {
         Opening::Ready(engine) => engine,
         Opening::Busy(busy) => {
-            eprintln!("ralph-loop: busy: {busy}");
+            eprintln!("{}", crate::cmd::lock::busy_message(&busy));
             return Ok(Exit::Busy);
         }
     };

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use tickets::{Backlog, Status};
 
 use crate::Globals;
+use crate::cmd::lock::{describe_verdict, verdict_name};
 use crate::cmd::loop_args;
 use crate::dispatch::config::Config;
 use crate::dispatch::paths::Project;
@@ -53,17 +54,16 @@ fn lock_json(project: &Project, silence: Duration) -> anyhow::Result<Value> {
         return Ok(json!({"path": project.lock(), "state": LockState::Free}));
     }
     let status = runlock::status(&project.lock(), silence)?;
-    let verdict = status.verdict.as_ref().map(|verdict| match verdict {
-        Verdict::Alive => "alive",
-        Verdict::Silent { .. } => "silent",
-        Verdict::OtherHost { .. } => "other_host",
-        Verdict::CannotTell { .. } => "cannot_tell",
-    });
+    let members = match &status.verdict {
+        Some(Verdict::KeptByMembers { pids }) => Some(pids.clone()),
+        _ => None,
+    };
     Ok(json!({
         "path": status.path,
         "state": status.state,
-        "verdict": verdict,
-        "detail": status.verdict.as_ref().map(ToString::to_string),
+        "verdict": status.verdict.as_ref().map(verdict_name),
+        "detail": status.verdict.as_ref().map(describe_verdict),
+        "liveMembers": members,
         "holder": status.holder,
         "staleReason": status.stale_reason.as_ref().map(|reason| reason.as_str()),
         "ageSeconds": status.age.map(|age| age.as_secs()),
@@ -199,9 +199,12 @@ fn render(report: &Value) -> String {
 
 fn render_lock(lock: &Value) -> String {
     let holder = &lock["holder"];
+    // No process refreshes the heartbeat of a run kept alive by its
+    // session supervisors alone, so its age is left out.
+    let kept_by_members = lock["verdict"].as_str() == Some("kept_by_members");
     let silence = match lock["heartbeatSilenceSeconds"].as_u64() {
-        Some(seconds) => format!(", heartbeat {seconds}s ago"),
-        None => String::new(),
+        Some(seconds) if !kept_by_members => format!(", heartbeat {seconds}s ago"),
+        _ => String::new(),
     };
     let members = holder["members"].as_array().map_or(0, Vec::len);
     let owner = format!(

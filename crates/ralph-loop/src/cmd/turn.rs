@@ -26,7 +26,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<Exit> {
     let mut engine = match Engine::open(project, config, true)? {
         Opening::Ready(engine) => engine,
         Opening::Busy(busy) => {
-            eprintln!("ralph-loop: busy: {busy}");
+            eprintln!("{}", crate::cmd::lock::busy_message(&busy));
             return Ok(Exit::Busy);
         }
     };

@@ -5,9 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use runlock::{BreakOutcome, LockState, LockStatus, Verdict};
+use runlock::{BreakOutcome, LockState, LockStatus, Termination, Verdict};
 
-use super::{Threshold, format_seconds, parse_seconds};
+use super::{Threshold, busy_message, format_seconds, parse_seconds};
 use crate::Globals;
 use crate::exit::Exit;
 use crate::project;
@@ -40,38 +40,43 @@ pub fn run(globals: &Globals, args: &Args) -> Result<Exit> {
         println!("the run lock is free; nothing to break");
         return Ok(Exit::Success);
     }
-    let status = runlock::status(&path, args.threshold.silence)
-        .context("failed to read the run lock status")?;
+    let silence = args.threshold.resolve(&root)?;
+    let status = runlock::status(&path, silence).context("failed to read the run lock status")?;
     match status.state {
         LockState::Free => {
             println!("the run lock is free; nothing to break");
             Ok(Exit::Success)
         }
-        LockState::Held => break_held(&path, &status, args),
+        LockState::Held => break_held(&path, &status, args, silence),
         LockState::Stale | LockState::Unreadable => {
             confirm(
                 args.yes,
                 &format!("remove the stale run lock {}?", path.display()),
             )?;
-            remove(&path, &status, args)
+            remove(&path, &status, silence, None)
         }
     }
 }
 
 /// Ends a hung owner with `--hung`; any other held lock is left alone.
-fn break_held(path: &Path, status: &LockStatus, args: &Args) -> Result<Exit> {
+fn break_held(path: &Path, status: &LockStatus, args: &Args, threshold: Duration) -> Result<Exit> {
     let holder = status.holder.as_ref();
     let silence = match &status.verdict {
         Some(Verdict::Silent { silence }) if args.hung => *silence,
         Some(verdict) => {
-            eprintln!("the run lock {} is held: {verdict}", path.display());
+            let busy = runlock::Busy {
+                owner: status.holder.clone(),
+                verdict: verdict.clone(),
+                silence: status.heartbeat_silence,
+            };
+            eprintln!("{}", busy_message(&busy));
             if !args.hung && matches!(verdict, Verdict::Silent { .. }) {
                 eprintln!("hint: pass --hung to end the silent owner first");
             }
             return Ok(Exit::Busy);
         }
         None => {
-            eprintln!("the run lock {} is held", path.display());
+            eprintln!("busy: the run lock {} is held", path.display());
             return Ok(Exit::Busy);
         }
     };
@@ -89,20 +94,41 @@ fn break_held(path: &Path, status: &LockStatus, args: &Args) -> Result<Exit> {
         format_seconds(silence)
     );
     confirm(args.yes, &question)?;
-    let ended = runlock::terminate_group_verified(&owner, args.grace)
+    let termination = runlock::terminate_group_verified(&owner, args.grace)
         .with_context(|| format!("failed to end process {}", owner.pid))?;
-    if ended {
-        println!("ended process {} and its process group", owner.pid);
+    match termination {
+        Termination::AlreadyGone => {}
+        Termination::Terminated => println!(
+            "process {} and its process group exited after SIGTERM",
+            owner.pid
+        ),
+        Termination::Killed => println!(
+            "process {} outlived the {} grace period; killed it and its process group",
+            owner.pid,
+            format_seconds(args.grace)
+        ),
     }
-    remove(path, status, args)
+    remove(path, status, threshold, Some((owner.pid, termination)))
 }
 
-fn remove(path: &Path, status: &LockStatus, args: &Args) -> Result<Exit> {
+/// Removes a stale lock after verifying it. `ended` is the owner's PID and
+/// how it was ended, when `--hung` ended it first.
+fn remove(
+    path: &Path,
+    status: &LockStatus,
+    threshold: Duration,
+    ended: Option<(u32, Termination)>,
+) -> Result<Exit> {
     let expected = status.holder.as_ref().map(|record| record.run_id);
-    let outcome = runlock::break_stale(path, expected, args.threshold.silence)
-        .context("failed to break the run lock")?;
+    let outcome =
+        runlock::break_stale(path, expected, threshold).context("failed to break the run lock")?;
     match outcome {
-        BreakOutcome::Missing => println!("the run lock is free; nothing to break"),
+        BreakOutcome::Missing => match ended {
+            Some((pid, Termination::Terminated)) => println!(
+                "process {pid} released the run lock itself after SIGTERM; nothing left to break"
+            ),
+            _ => println!("the run lock is free; nothing to break"),
+        },
         BreakOutcome::Removed {
             previous: Some(previous),
             reason,
@@ -112,12 +138,12 @@ fn remove(path: &Path, status: &LockStatus, args: &Args) -> Result<Exit> {
         ),
         BreakOutcome::Removed { reason, .. } => println!("removed the run lock: {reason}"),
         BreakOutcome::Held(busy) => {
-            eprintln!("{busy}");
+            eprintln!("{}", busy_message(&busy));
             return Ok(Exit::Busy);
         }
         BreakOutcome::Changed(record) => {
             eprintln!(
-                "the run lock now belongs to run {} (pid {}); nothing was removed",
+                "busy: the run lock now belongs to run {} (pid {}); nothing was removed",
                 record.run_id, record.pid
             );
             return Ok(Exit::Busy);

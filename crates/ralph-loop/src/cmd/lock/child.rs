@@ -14,9 +14,18 @@ use rustix::process::{Pid, PidfdFlags, Signal};
 use super::signals::Signals;
 use crate::exit::Exit;
 
+/// The exit code when the command is not found, as shells use it.
+const NOT_FOUND: u8 = 127;
+
+/// The exit code when the command exists but cannot be executed, as shells
+/// use it.
+const CANNOT_EXECUTE: u8 = 126;
+
 /// Runs `command` while holding `lock`, refreshing the heartbeat every
 /// `interval` and forwarding caught signals, then releases the lock and
-/// returns the command's exit: its code, or 128 + N after signal N.
+/// returns the command's exit: its code, or 128 + N after signal N. A
+/// command that fails to start exits 127 when it is not found and 126
+/// otherwise.
 ///
 /// The lock's descriptor is close-on-exec, so the command never inherits
 /// it.
@@ -32,7 +41,8 @@ pub fn run_holding(
         Err(error) => {
             lock.release().context("failed to release the run lock")?;
             let program = program.to_string_lossy();
-            return Err(error).with_context(|| format!("failed to run {program}"));
+            eprintln!("error: failed to run {program}: {error}");
+            return Ok(Exit::Code(spawn_failure_code(&error)));
         }
     };
     let status = supervise(&mut child, &mut lock, signals, interval);
@@ -112,6 +122,14 @@ fn forward(pidfd: &OwnedFd, signal: i32) {
     match rustix::process::pidfd_send_signal(pidfd.as_fd(), signal) {
         Ok(()) | Err(rustix::io::Errno::SRCH) => {}
         Err(error) => tracing::warn!("failed to forward signal {signal:?} to the command: {error}"),
+    }
+}
+
+/// Returns the exit code for a command that failed to start with `error`.
+fn spawn_failure_code(error: &std::io::Error) -> u8 {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => NOT_FOUND,
+        _ => CANNOT_EXECUTE,
     }
 }
 

@@ -8,7 +8,7 @@ use runlock::{Acquisition, Busy, Hooks, Options, Verdict};
 use uuid::Uuid;
 
 use super::signals::Signals;
-use super::{Threshold, child, format_seconds, parse_seconds};
+use super::{Threshold, busy_message, child, format_seconds, parse_seconds};
 use crate::Globals;
 use crate::exit::Exit;
 use crate::project;
@@ -53,7 +53,7 @@ pub fn run(globals: &Globals, args: &Args) -> Result<Exit> {
     let options = Options {
         run_id: args.run_id,
         wait: args.wait,
-        silence_threshold: args.threshold.silence,
+        silence_threshold: args.threshold.resolve(&root)?,
     };
     let mut print = |busy: &Busy| eprintln!("{}", runlock::waiting_line(busy));
     let hooks = Hooks {
@@ -116,10 +116,10 @@ fn report(acquisition: &Acquisition) {
 
 /// Prints why the lock is busy and what to do about it.
 fn print_busy(busy: &Busy, waited: Option<Duration>) {
-    match waited {
-        Some(wait) => eprintln!("timed out after {}: {busy}", format_seconds(wait)),
-        None => eprintln!("{busy}"),
-    }
+    let waited_for = waited
+        .map(|wait| format!(" (timed out after waiting {})", format_seconds(wait)))
+        .unwrap_or_default();
+    eprintln!("{}{waited_for}", busy_message(busy));
     let hint = match (&busy.verdict, waited) {
         (Verdict::Silent { .. }, _) => {
             "hint: if that run is hung, end it with `ralph-loop lock break --hung`"
@@ -127,8 +127,13 @@ fn print_busy(busy: &Busy, waited: Option<Duration>) {
         (Verdict::OtherHost { .. } | Verdict::CannotTell { .. }, _) => {
             "hint: check that run yourself; `ralph-loop lock break` removes only verified stale locks"
         }
-        (Verdict::Alive, Some(_)) => "hint: raise --wait, or see `ralph-loop lock status`",
-        (Verdict::Alive, None) => {
+        (Verdict::BeingWritten { .. }, _) => {
+            "hint: a lock file still empty after 2 s is moved aside by the next attempt"
+        }
+        (Verdict::Alive | Verdict::KeptByMembers { .. }, Some(_)) => {
+            "hint: raise --wait, or see `ralph-loop lock status`"
+        }
+        (Verdict::Alive | Verdict::KeptByMembers { .. }, None) => {
             "hint: wait for it with `--wait SECONDS`, or see `ralph-loop lock status`"
         }
     };
