@@ -7,7 +7,7 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use super::support::{Project, Run, ready_line};
+use super::support::{Project, Run, ralph_loop, ready_line, run};
 
 /// Ten mebibytes, well past the reader's limit of one mebibyte.
 const TEN_MB: usize = 10 * 1024 * 1024;
@@ -457,6 +457,19 @@ fn directory_is_reported() {
         None,
         "not a regular file but a directory; ticket skipped",
     );
+}
+
+#[test]
+fn warnings_are_plain_in_a_pipe() {
+    let project = project_with("no front matter");
+
+    let mut command = ralph_loop(project.path());
+    command.env_remove("NO_COLOR");
+    let run = run(command.args(["tickets", "ready"]));
+
+    assert_eq!(run.code(), Some(0), "{}", run.stderr);
+    assert!(run.stderr.contains("WARN"), "{}", run.stderr);
+    assert!(!run.stderr.contains('\x1b'), "{:?}", run.stderr);
 }
 
 #[test]
