@@ -114,7 +114,10 @@ fn main() -> ExitCode {
 
 /// Sends log lines to stderr: warnings by default, more with `-v`, or what
 /// `RALPH_LOG` selects (an env-filter directive such as `runlock=debug`).
+/// Levels are coloured only on a terminal, and never when `NO_COLOR` is set
+/// to a non-empty value.
 fn init_logging(globals: &Globals) {
+    use std::io::IsTerminal as _;
     use tracing_subscriber::EnvFilter;
 
     let level = match (globals.quiet, globals.verbose) {
@@ -125,9 +128,12 @@ fn init_logging(globals: &Globals) {
         (false, _) => "trace",
     };
     let filter = EnvFilter::try_from_env("RALPH_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
+    let color = std::io::stderr().is_terminal() && !no_color;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(color)
         .with_target(false)
         .without_time()
         .init();

@@ -53,13 +53,29 @@ pub fn lock_path(root: &Path) -> PathBuf {
     ralph_dir(root).join(runlock::LOCK_FILE_NAME)
 }
 
-fn explicit(directory: &Path) -> Result<PathBuf> {
-    if !directory.is_dir() {
-        bail!(
+/// Checks that `directory`, given with `-C`, is a directory.
+pub fn check_directory(directory: &Path) -> Result<()> {
+    match std::fs::metadata(directory) {
+        Ok(metadata) if metadata.is_dir() => Ok(()),
+        Ok(_) => bail!(
+            "the project directory {} is not a directory",
+            directory.display()
+        ),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => bail!(
             "the project directory {} does not exist",
             directory.display()
-        );
+        ),
+        Err(error) => Err(error).with_context(|| {
+            format!(
+                "failed to read the project directory {}",
+                directory.display()
+            )
+        }),
     }
+}
+
+fn explicit(directory: &Path) -> Result<PathBuf> {
+    check_directory(directory)?;
     std::path::absolute(directory)
         .with_context(|| format!("failed to resolve the directory {}", directory.display()))
 }

@@ -304,3 +304,125 @@ fn demo_runs_in_given_directory() {
     assert!(progress.contains("- Completed: 4"), "{progress}");
     assert!(progress.contains("- demo-5: failed"), "{progress}");
 }
+
+#[test]
+fn zero_parallel_flag_is_usage_error() {
+    let project = TestProject::empty();
+    project.add_ticket("c-1", &[]);
+
+    let output = project.run(
+        &["run", "--dry-run", "--parallel", "0"],
+        Duration::from_secs(10),
+    );
+
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--parallel"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(stdout(&output), "");
+}
+
+#[test]
+fn config_type_error_names_key() {
+    let project = TestProject::empty();
+    project.add_ticket("c-1", &[]);
+    let cases = [
+        (
+            r#"{"parallel": "x"}"#,
+            "parallel: invalid type: string \"x\"",
+        ),
+        (r#"{"parallel": 99999999999999999999}"#, "parallel: "),
+        (
+            r#"{"agentCommand": ["pi", 3]}"#,
+            "agentCommand[1]: invalid type",
+        ),
+    ];
+
+    for (config, expected) in cases {
+        fs::write(project.ralph().join("config.json"), config).unwrap();
+
+        let output = project.run(&["run", "--dry-run"], Duration::from_secs(10));
+
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{config}: {}",
+            stderr(&output)
+        );
+        let message = stderr(&output);
+        assert!(message.contains("invalid config file"), "{message}");
+        assert!(message.contains(&format!(": {expected}")), "{message}");
+    }
+}
+
+/// Makes a named pipe at `path`, which no process ever opens for writing.
+fn make_fifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: `path` is a valid NUL-terminated string.
+    let result = unsafe { libc::mkfifo(path.as_ptr(), 0o644) };
+    assert_eq!(result, 0, "mkfifo: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn named_pipe_ticket_is_skipped() {
+    let project = TestProject::empty();
+    project.add_ticket("c-1", &[]);
+    let fifo = project.tickets().join("fifo.md");
+    make_fifo(&fifo);
+    let warning = format!(
+        "{}: not a regular file but a named pipe (FIFO); ticket skipped",
+        fifo.display()
+    );
+
+    let dry_run = project.run(&["run", "--dry-run"], Duration::from_secs(20));
+    let status = project.run(&["status"], Duration::from_secs(20));
+
+    assert_eq!(dry_run.status.code(), Some(0), "{}", stderr(&dry_run));
+    assert!(stderr(&dry_run).contains(&warning), "{}", stderr(&dry_run));
+    assert_eq!(
+        stdout(&dry_run),
+        "1 ticket would be dispatched by this run, in order:\nc-1      [P2] Ticket c-1\n"
+    );
+    // `status` counts the backlog without printing file warnings.
+    assert_eq!(status.status.code(), Some(0), "{}", stderr(&status));
+}
+
+#[test]
+fn one_invalid_id_is_singular() {
+    let project = TestProject::empty();
+    project.add_ticket("-bad", &[]);
+
+    let output = project.run(&["run", "--dry-run"], Duration::from_secs(10));
+
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("error: invalid id in 1 ticket, so nothing was dispatched"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn file_as_project_directory_is_error() {
+    let project = TestProject::empty();
+    let file = project.root().join("file");
+    fs::write(&file, "").unwrap();
+
+    let output = std::process::Command::new(BIN)
+        .arg("-C")
+        .arg(&file)
+        .arg("status")
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let expected = format!(
+        "error: the project directory {} is not a directory\n",
+        file.display()
+    );
+    assert_eq!(stderr(&output), expected);
+}

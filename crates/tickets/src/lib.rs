@@ -53,10 +53,11 @@
 //! | problem | rule |
 //! | --- | --- |
 //! | no line is exactly `---` | ticket skipped |
+//! | a UTF-8 byte order mark before a first line of `---` | ticket skipped; line 1 |
 //! | front matter opened but never closed | ticket skipped; the line of the opening `---` |
 //! | no `id`, or an empty one | ticket skipped |
 //! | no `status`, or one other than the three | ticket skipped |
-//! | `priority` not made of ASCII digits | ticket skipped |
+//! | `priority` not made of ASCII digits, such as `-1` | ticket skipped |
 //! | front-matter or title line not valid UTF-8 | ticket skipped; body lines after the title are never read |
 //! | two files with one id | the file named `<id>.md` is kept, else the first by path; each other file is skipped |
 //! | a field given twice | the first is used, the ticket kept |
@@ -64,6 +65,7 @@
 //! | front matter not closed within the first [`HEAD_LIMIT`] bytes | ticket skipped |
 //! | no title within the first [`HEAD_LIMIT`] bytes | title left empty, the ticket kept |
 //! | the file cannot be opened or read | ticket skipped |
+//! | the path is not a regular file, such as a directory or a named pipe | ticket skipped; opening never blocks |
 //!
 //! A skipped ticket is absent from the backlog, so a dependency on its id
 //! blocks like a dependency on any id that no ticket has.
@@ -104,7 +106,7 @@ pub use write::set_status;
 /// that do not skip a ticket are ignored here.
 pub fn read_ticket(path: &Path) -> Result<Ticket, Error> {
     let outcome = read::Reader::new()
-        .read(path.to_path_buf())
+        .read(path.to_path_buf(), false)
         .map_err(|(path, source)| Error::Read { path, source })?;
     outcome.ticket.map_err(Error::Invalid)
 }

@@ -5,14 +5,15 @@ use std::fs;
 use std::num::NonZero;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::mpsc::{self, Receiver};
 use std::{mem, thread};
 
-use rustix::fs::{Mode, OFlags};
+use rustix::fs::{FileType, Mode, OFlags};
 
-use crate::read::Reader;
+use crate::read::{Reader, describe};
 use crate::{Error, Ticket, Warning, WarningKind};
 
 /// Below this many files, more reader threads cost more than they save.
@@ -35,8 +36,8 @@ pub(crate) struct Found {
 }
 
 impl Found {
-    fn read(&mut self, reader: &mut Reader<'_>, path: PathBuf) {
-        match reader.read(path) {
+    fn read(&mut self, reader: &mut Reader<'_>, file: TicketFile) {
+        match reader.read(file.path, file.listed_regular) {
             Ok(outcome) => {
                 self.warnings.extend(outcome.notes);
                 match outcome.ticket {
@@ -59,7 +60,8 @@ impl Found {
 }
 
 /// Reads every ticket file of `dir`: the `*.md` files, without hidden ones
-/// (names that start with `.`) and directories.
+/// (names that start with `.`). A `*.md` entry that is not a regular file,
+/// such as a directory or a named pipe, gets a warning.
 ///
 /// Large directories are read by several threads, which take batches of
 /// files while this thread is still listing the directory.
@@ -72,25 +74,29 @@ pub(crate) fn load_dir(dir: &Path) -> Result<Found, Error> {
     let mut first = Vec::with_capacity(PARALLEL_MIN);
     while first.len() < PARALLEL_MIN {
         match files.next() {
-            Some(path) => first.push(path?),
+            Some(file) => first.push(file?),
             None => {
                 let mut reader = Reader::in_dir(dir_fd.as_fd());
                 let mut found = Found::default();
-                for path in first {
-                    found.read(&mut reader, path);
+                for file in first {
+                    found.read(&mut reader, file);
                 }
+                found.warnings.append(&mut files.skipped);
                 return Ok(found);
             }
         }
     }
-    read_parallel(dir_fd.as_fd(), first.into_iter().map(Ok).chain(files))
+    let listed = first.into_iter().map(Ok).chain(files.by_ref());
+    let mut found = read_parallel(dir_fd.as_fd(), listed)?;
+    found.warnings.append(&mut files.skipped);
+    Ok(found)
 }
 
 fn read_parallel(
     dir: BorrowedFd<'_>,
-    paths: impl Iterator<Item = Result<PathBuf, Error>>,
+    files: impl Iterator<Item = Result<TicketFile, Error>>,
 ) -> Result<Found, Error> {
-    let (sender, receiver) = mpsc::channel::<Vec<PathBuf>>();
+    let (sender, receiver) = mpsc::channel::<Vec<TicketFile>>();
     let receiver = Mutex::new(receiver);
     let readers = thread::available_parallelism().map_or(1, NonZero::get);
     let helpers = readers.clamp(1, MAX_READERS) - 1;
@@ -110,8 +116,8 @@ fn read_parallel(
             .collect();
 
         let mut batch = Vec::with_capacity(BATCH);
-        for path in paths {
-            batch.push(path?);
+        for file in files {
+            batch.push(file?);
             if batch.len() == BATCH {
                 let full = mem::replace(&mut batch, Vec::with_capacity(BATCH));
                 // `send` fails only once `receiver` is dropped, after the scope.
@@ -133,7 +139,7 @@ fn read_parallel(
 }
 
 /// Reads batches of files from `receiver` until it is empty and closed.
-fn read_batches(dir: BorrowedFd<'_>, receiver: &Mutex<Receiver<Vec<PathBuf>>>) -> Found {
+fn read_batches(dir: BorrowedFd<'_>, receiver: &Mutex<Receiver<Vec<TicketFile>>>) -> Found {
     let mut reader = Reader::in_dir(dir);
     let mut found = Found::default();
     loop {
@@ -144,8 +150,8 @@ fn read_batches(dir: BorrowedFd<'_>, receiver: &Mutex<Receiver<Vec<PathBuf>>>) -
         let Ok(batch) = next else {
             return found;
         };
-        for path in batch {
-            found.read(&mut reader, path);
+        for file in batch {
+            found.read(&mut reader, file);
         }
     }
 }
@@ -157,23 +163,38 @@ fn list_error(dir: &Path, source: std::io::Error) -> Error {
     }
 }
 
-/// An iterator over the paths of the ticket files in a directory.
+/// A ticket file found by listing its directory.
+struct TicketFile {
+    path: PathBuf,
+    /// Whether the listing showed a regular file, which saves the reader
+    /// from checking the type once the file is open.
+    listed_regular: bool,
+}
+
+/// An iterator over the ticket files in a directory.
 struct TicketFiles<'a> {
     dir: &'a Path,
     entries: fs::ReadDir,
+    /// Warnings for the entries that the listing shows are not regular
+    /// files, which are never opened.
+    skipped: Vec<Warning>,
 }
 
 impl<'a> TicketFiles<'a> {
     fn new(dir: &'a Path) -> Result<TicketFiles<'a>, Error> {
         let entries = fs::read_dir(dir).map_err(|error| list_error(dir, error))?;
-        Ok(TicketFiles { dir, entries })
+        Ok(TicketFiles {
+            dir,
+            entries,
+            skipped: Vec::new(),
+        })
     }
 }
 
 impl Iterator for TicketFiles<'_> {
-    type Item = Result<PathBuf, Error>;
+    type Item = Result<TicketFile, Error>;
 
-    fn next(&mut self) -> Option<Result<PathBuf, Error>> {
+    fn next(&mut self) -> Option<Result<TicketFile, Error>> {
         loop {
             let entry = match self.entries.next()? {
                 Ok(entry) => entry,
@@ -182,12 +203,41 @@ impl Iterator for TicketFiles<'_> {
             if !is_ticket_name(&entry.file_name()) {
                 continue;
             }
-            // A symbolic link is followed when the file is opened.
-            if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+            // The type comes from the listing, so this costs no system call
+            // on file systems that report types there. A symbolic link, or
+            // an entry whose type is unknown, is checked once it is open.
+            let file_type = entry.file_type().ok();
+            if let Some(special) = file_type.and_then(special_type) {
+                self.skipped.push(Warning {
+                    path: entry.path(),
+                    line: None,
+                    kind: WarningKind::NotRegularFile(describe(special)),
+                });
                 continue;
             }
-            return Some(Ok(entry.path()));
+            return Some(Ok(TicketFile {
+                path: entry.path(),
+                listed_regular: file_type.is_some_and(|kind| kind.is_file()),
+            }));
         }
+    }
+}
+
+/// Returns the type of an entry that is neither a regular file nor a
+/// symbolic link, or `None` for those two.
+fn special_type(file_type: fs::FileType) -> Option<FileType> {
+    if file_type.is_dir() {
+        Some(FileType::Directory)
+    } else if file_type.is_fifo() {
+        Some(FileType::Fifo)
+    } else if file_type.is_socket() {
+        Some(FileType::Socket)
+    } else if file_type.is_char_device() {
+        Some(FileType::CharacterDevice)
+    } else if file_type.is_block_device() {
+        Some(FileType::BlockDevice)
+    } else {
+        None
     }
 }
 

@@ -10,6 +10,10 @@ use crate::{Status, Ticket, Warning, WarningKind};
 /// The line that opens and closes the front matter.
 pub(crate) const DELIMITER: &[u8] = b"---";
 
+/// A first line that would open the front matter but for the UTF-8 byte
+/// order mark before it.
+const BOM_DELIMITER: &[u8] = b"\xEF\xBB\xBF---";
+
 /// The extent of the bytes handed to [`parse`], relative to the whole file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum End {
@@ -36,6 +40,14 @@ pub(crate) struct Outcome {
 pub(crate) fn parse(path: &Path, bytes: &[u8], end: End) -> Option<Outcome> {
     let mut lines = Lines::new(bytes, end == End::Eof);
     let mut notes = Vec::new();
+
+    // Editors hide a byte order mark, so the front matter does not open at
+    // a first line that looks like `---`. The file is skipped with a warning
+    // that names the mark rather than read from its later `---` lines.
+    let first = Lines::new(bytes, end == End::Eof).next();
+    if first.is_some_and(|line| line.text == BOM_DELIMITER) {
+        return skip(path, Some(1), WarningKind::ByteOrderMark);
+    }
 
     // The front matter starts at the first line that is exactly `---`.
     let Some(opening) = lines.by_ref().find(|line| line.text == DELIMITER) else {
@@ -302,6 +314,30 @@ mod tests {
         let error = parse_whole("---\nid: a\nstatus: open\npriority: +1\n---\n").unwrap_err();
         assert_eq!(error.kind, WarningKind::InvalidPriority("+1".into()));
         assert_eq!(error.line, Some(4));
+    }
+
+    #[test]
+    fn priority_rejects_minus_sign() {
+        let error = parse_whole("---\nid: a\nstatus: open\npriority: -1\n---\n").unwrap_err();
+        assert_eq!(error.kind, WarningKind::InvalidPriority("-1".into()));
+        let message = error.kind.to_string();
+        assert!(message.contains("0 or above"), "{message}");
+        assert!(!message.contains("not a whole number"), "{message}");
+    }
+
+    #[test]
+    fn byte_order_mark_before_delimiter_is_reported() {
+        let text = "\u{feff}---\nid: a\nstatus: open\n---\n# T\n";
+        let error = parse_whole(text).unwrap_err();
+        assert_eq!(error.kind, WarningKind::ByteOrderMark);
+        assert_eq!(error.line, Some(1));
+    }
+
+    #[test]
+    fn byte_order_mark_before_other_text_is_ignored() {
+        let text = "\u{feff}notes\n---\nid: a\nstatus: open\n---\n# T\n";
+        let ticket = parse_whole(text).unwrap();
+        assert_eq!(ticket.id, "a");
     }
 
     #[test]

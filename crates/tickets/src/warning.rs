@@ -33,6 +33,9 @@ pub enum WarningKind {
     NoFrontMatter,
     /// The front matter opened at `line` has no closing `---`. The ticket is skipped.
     UnclosedFrontMatter,
+    /// The file starts with a UTF-8 byte order mark followed by `---`, so
+    /// its first line is not exactly `---`. The ticket is skipped.
+    ByteOrderMark,
     /// The front matter opened at `line` is not closed within [`HEAD_LIMIT`]
     /// bytes. The ticket is skipped.
     FrontMatterTooLong,
@@ -42,7 +45,7 @@ pub enum WarningKind {
     MissingStatus,
     /// The status is not `open`, `in_progress` or `closed`. The ticket is skipped.
     UnknownStatus(String),
-    /// The priority is not a non-negative whole number. The ticket is skipped.
+    /// The priority is not a whole number of 0 or above. The ticket is skipped.
     InvalidPriority(String),
     /// A front-matter line or the title line is not valid UTF-8. The ticket is skipped.
     InvalidUtf8,
@@ -70,6 +73,9 @@ pub enum WarningKind {
     TitleTooFar,
     /// The file could not be opened or read. The ticket is skipped.
     Unreadable(String),
+    /// The path is not a regular file but the named kind of file, such as
+    /// a directory or a named pipe. The ticket is skipped.
+    NotRegularFile(&'static str),
 }
 
 impl WarningKind {
@@ -91,6 +97,10 @@ impl fmt::Display for WarningKind {
             WarningKind::UnclosedFrontMatter => {
                 f.write_str("front matter opened here is never closed; ticket skipped")
             }
+            WarningKind::ByteOrderMark => f.write_str(
+                "the file starts with a UTF-8 byte order mark, so its first line is not \
+                 exactly `---`; remove the mark; ticket skipped",
+            ),
             WarningKind::FrontMatterTooLong => write!(
                 f,
                 "front matter opened here is not closed within the first {} KiB; ticket skipped",
@@ -106,12 +116,11 @@ impl fmt::Display for WarningKind {
                 f,
                 "unknown status `{value}` (expected open, in_progress or closed); ticket skipped"
             ),
-            WarningKind::InvalidPriority(value) => {
-                write!(
-                    f,
-                    "priority `{value}` is not a whole number; ticket skipped"
-                )
-            }
+            WarningKind::InvalidPriority(value) => write!(
+                f,
+                "invalid priority `{value}` (expected a whole number, 0 or above, 0 the \
+                 highest); ticket skipped"
+            ),
             WarningKind::InvalidUtf8 => f.write_str("line is not valid UTF-8; ticket skipped"),
             WarningKind::DuplicateId { id, kept_path } => write!(
                 f,
@@ -129,6 +138,9 @@ impl fmt::Display for WarningKind {
                 HEAD_LIMIT / 1024
             ),
             WarningKind::Unreadable(reason) => write!(f, "{reason}; ticket skipped"),
+            WarningKind::NotRegularFile(kind) => {
+                write!(f, "not a regular file but {kind}; ticket skipped")
+            }
         }
     }
 }

@@ -20,8 +20,9 @@ pub struct LoopArgs {
     #[arg(long, value_name = "N")]
     pub max_iterations: Option<u32>,
 
-    /// Maximum number of sessions in flight at once [config: parallel]
-    #[arg(long, value_name = "N")]
+    /// Maximum number of sessions in flight at once, at least 1
+    /// [config: parallel]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub parallel: Option<u32>,
 
     /// Time a session may run before it is stopped, in milliseconds; 0 means
@@ -103,10 +104,11 @@ pub fn checked_backlog(project: &Project) -> anyhow::Result<Backlog> {
         })
         .collect();
     if !invalid.is_empty() {
+        let ids = if invalid.len() == 1 { "id" } else { "ids" };
         anyhow::bail!(
-            "invalid ids in {} tickets, so nothing was dispatched\n{}\nids may contain only \
+            "invalid {ids} in {}, so nothing was dispatched\n{}\nids may contain only \
              letters, digits, '.', '_' and '-', and may not start with '.' or '-'",
-            invalid.len(),
+            super::count_of(invalid.len(), "ticket"),
             invalid.join("\n")
         );
     }
@@ -180,8 +182,8 @@ pub fn dry_run(project: &Project, config: &Config, turn: bool) -> anyhow::Result
     let order = plan::plan(&backlog, &dispatched, &in_flight, limit);
     let scope = if turn { "this turn" } else { "this run" };
     let mut text = format!(
-        "{} tickets would be dispatched by {scope}, in order:\n",
-        order.len()
+        "{} would be dispatched by {scope}, in order:\n",
+        super::count_of(order.len(), "ticket")
     );
     for ticket in order {
         text.push_str(&format!(

@@ -90,8 +90,8 @@ impl Config {
                 return Err(error).with_context(|| format!("failed to read {}", path.display()));
             }
         };
-        let config: Config = serde_json::from_str(&text)
-            .with_context(|| format!("invalid config file {}", path.display()))?;
+        let config =
+            parse(&text).with_context(|| format!("invalid config file {}", path.display()))?;
         if !config.unknown.is_empty() {
             let keys: Vec<&str> = config.unknown.keys().map(String::as_str).collect();
             tracing::warn!(
@@ -182,6 +182,28 @@ fn check_worktrees_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Parses the text of `config.json`. A value of the wrong type gets the
+/// key it is at as context, such as `parallel` or `agentCommand[1]`.
+fn parse(text: &str) -> anyhow::Result<Config> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let config = match serde_path_to_error::deserialize(&mut deserializer) {
+        Ok(config) => config,
+        Err(error) => {
+            // A syntax error outside any key has a path of no segments or
+            // of unknown ones, which print as `.` or `?`.
+            let at_key = error
+                .path()
+                .iter()
+                .any(|segment| !matches!(segment, serde_path_to_error::Segment::Unknown));
+            let path = error.path().to_string();
+            let error = anyhow::Error::new(error.into_inner());
+            return Err(if at_key { error.context(path) } else { error });
+        }
+    };
+    deserializer.end()?;
+    Ok(config)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +239,40 @@ mod tests {
         for dir in ["trees", ".tf/ralph/worktrees", "./trees", "a/b"] {
             assert!(check_worktrees_dir(Path::new(dir)).is_ok(), "{dir:?}");
         }
+    }
+
+    #[test]
+    fn type_error_names_the_key() {
+        let error = format!("{:#}", parse("{\n  \"parallel\": \"x\"\n}").unwrap_err());
+        assert!(error.starts_with("parallel: invalid type"), "{error}");
+        assert!(error.contains("line 2"), "{error}");
+    }
+
+    #[test]
+    fn overflowing_number_names_the_key() {
+        let error = format!(
+            "{:#}",
+            parse(r#"{"parallel": 99999999999999999999}"#).unwrap_err()
+        );
+        assert!(error.starts_with("parallel: "), "{error}");
+    }
+
+    #[test]
+    fn nested_type_error_names_the_index() {
+        let error = format!("{:#}", parse(r#"{"agentCommand": ["pi", 3]}"#).unwrap_err());
+        assert!(error.starts_with("agentCommand[1]: "), "{error}");
+    }
+
+    #[test]
+    fn syntax_error_has_no_key() {
+        let error = format!("{:#}", parse("{").unwrap_err());
+        assert!(error.starts_with("EOF while parsing"), "{error}");
+    }
+
+    #[test]
+    fn trailing_text_is_rejected() {
+        let error = format!("{:#}", parse("{} x").unwrap_err());
+        assert!(error.starts_with("trailing characters"), "{error}");
     }
 
     #[test]

@@ -75,7 +75,9 @@ impl Reporter {
 fn describe(event: &Event) -> String {
     match event {
         Event::Launched { ticket, session } => format!("started {ticket} (session {session})"),
-        Event::Withdrawn { ticket } => format!("{ticket} was never started; it may run again"),
+        Event::Withdrawn { ticket } => {
+            format!("withdrawn {ticket}: its session never started, so it may run again")
+        }
         Event::Finished(finished) if finished.outcome == Outcome::Completed => {
             format!("completed {}", finished.ticket)
         }
@@ -102,5 +104,22 @@ pub fn print_stdout(text: &str) -> anyhow::Result<()> {
             Err(anyhow::Error::new(error).context("failed to write to stdout"))
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn withdrawn_line_names_outcome_first() {
+        let event = Event::Withdrawn {
+            ticket: "ok-b".to_owned(),
+        };
+
+        assert_eq!(
+            describe(&event),
+            "withdrawn ok-b: its session never started, so it may run again"
+        );
     }
 }

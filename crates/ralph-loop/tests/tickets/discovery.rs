@@ -112,6 +112,26 @@ fn missing_directory_flag_is_error() {
     let run = run(command.args(["tickets", "ready"]));
 
     assert_eq!(run.code(), Some(1));
-    let expected = format!("error: directory not found: {}\n", missing.display());
+    let expected = format!(
+        "error: the project directory {} does not exist\n",
+        missing.display()
+    );
+    assert_eq!(run.stderr, expected);
+}
+
+#[test]
+fn file_as_directory_flag_is_error() {
+    let project = Project::new();
+    let file = project.write("t.md", "not a directory");
+
+    let mut command = ralph_loop(project.path());
+    command.arg("-C").arg(&file);
+    let run = run(command.args(["tickets", "ready"]));
+
+    assert_eq!(run.code(), Some(1));
+    let expected = format!(
+        "error: the project directory {} is not a directory\n",
+        file.display()
+    );
     assert_eq!(run.stderr, expected);
 }

@@ -1,10 +1,13 @@
 //! Malformed ticket files: a warning naming the file and line, every other
 //! ticket still listed, and no panic.
 
+use std::ffi::CString;
 use std::fs;
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
-use super::support::{Project, Run, ready_line};
+use super::support::{Project, Run, ralph_loop, ready_line, run};
 
 /// Ten mebibytes, well past the reader's limit of one mebibyte.
 const TEN_MB: usize = 10 * 1024 * 1024;
@@ -138,7 +141,37 @@ fn invalid_priority_is_skipped() {
         &project,
         &run,
         Some(4),
-        "priority `high` is not a whole number",
+        "invalid priority `high` (expected a whole number, 0 or above, 0 the highest)",
+    );
+}
+
+#[test]
+fn negative_priority_is_skipped() {
+    let project = project_with("---\nid: bad\nstatus: open\npriority: -1\n---\n# Title\n");
+
+    let run = project.tickets(&["ready"]);
+
+    assert_eq!(run.stdout, good_lines());
+    assert_warned(
+        &project,
+        &run,
+        Some(4),
+        "invalid priority `-1` (expected a whole number, 0 or above, 0 the highest)",
+    );
+}
+
+#[test]
+fn byte_order_mark_is_named() {
+    let project = project_with("\u{feff}---\nid: bad\nstatus: open\n---\n# Title\n");
+
+    let run = project.tickets(&["ready"]);
+
+    assert_eq!(run.stdout, good_lines());
+    assert_warned(
+        &project,
+        &run,
+        Some(1),
+        "the file starts with a UTF-8 byte order mark, so its first line is not exactly `---`",
     );
 }
 
@@ -343,13 +376,109 @@ fn unreadable_file_is_skipped() {
     assert_warned(&project, &run, None, "No such file or directory");
 }
 
+/// Makes a named pipe at `path`, which no process ever opens for writing.
+fn make_fifo(path: &Path) {
+    let path = CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: `path` is a valid NUL-terminated string.
+    let result = unsafe { libc::mkfifo(path.as_ptr(), 0o644) };
+    assert_eq!(result, 0, "mkfifo: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn named_pipe_is_skipped() {
+    let project = project_with("");
+    let bad = project.tickets_dir().join("bad.md");
+    fs::remove_file(&bad).unwrap();
+    make_fifo(&bad);
+
+    let run = project.tickets(&["ready"]);
+
+    assert_eq!(run.stdout, good_lines());
+    assert_warned(
+        &project,
+        &run,
+        None,
+        "not a regular file but a named pipe (FIFO); ticket skipped",
+    );
+}
+
+#[test]
+fn link_to_named_pipe_is_skipped() {
+    let project = project_with("");
+    let bad = project.tickets_dir().join("bad.md");
+    fs::remove_file(&bad).unwrap();
+    let fifo = project.path().join("fifo");
+    make_fifo(&fifo);
+    // The listing shows a link, so only the open file reveals the pipe.
+    std::os::unix::fs::symlink(&fifo, &bad).unwrap();
+
+    let run = project.tickets(&["ready"]);
+
+    assert_eq!(run.stdout, good_lines());
+    assert_warned(
+        &project,
+        &run,
+        None,
+        "not a regular file but a named pipe (FIFO); ticket skipped",
+    );
+}
+
+#[test]
+fn character_device_is_skipped() {
+    let project = project_with("");
+    let bad = project.tickets_dir().join("bad.md");
+    fs::remove_file(&bad).unwrap();
+    std::os::unix::fs::symlink("/dev/null", &bad).unwrap();
+
+    let run = project.tickets(&["ready"]);
+
+    assert_eq!(run.stdout, good_lines());
+    assert_warned(
+        &project,
+        &run,
+        None,
+        "not a regular file but a character device; ticket skipped",
+    );
+}
+
+#[test]
+fn directory_is_reported() {
+    let project = project_with("");
+    let bad = project.tickets_dir().join("bad.md");
+    fs::remove_file(&bad).unwrap();
+    fs::create_dir(&bad).unwrap();
+
+    let run = project.tickets(&["ready"]);
+
+    assert_eq!(run.stdout, good_lines());
+    assert_warned(
+        &project,
+        &run,
+        None,
+        "not a regular file but a directory; ticket skipped",
+    );
+}
+
+#[test]
+fn warnings_are_plain_in_a_pipe() {
+    let project = project_with("no front matter");
+
+    let mut command = ralph_loop(project.path());
+    command.env_remove("NO_COLOR");
+    let run = run(command.args(["tickets", "ready"]));
+
+    assert_eq!(run.code(), Some(0), "{}", run.stderr);
+    assert!(run.stderr.contains("WARN"), "{}", run.stderr);
+    assert!(!run.stderr.contains('\x1b'), "{:?}", run.stderr);
+}
+
 #[test]
 fn other_files_are_ignored() {
     let project = project_with("");
     fs::remove_file(project.tickets_dir().join("bad.md")).unwrap();
     project.write("notes.txt", "not a ticket");
     project.write(".hidden.md", "---\nid: hidden\nstatus: open\n---\n");
-    fs::create_dir(project.tickets_dir().join("dir.md")).unwrap();
+    fs::create_dir(project.tickets_dir().join("dir.txt")).unwrap();
 
     let run = project.tickets(&["ready"]);
 

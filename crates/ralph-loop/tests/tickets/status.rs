@@ -194,3 +194,19 @@ fn concurrent_updates_never_tear_file() {
     }
     assert!(reads > 0);
 }
+
+#[test]
+fn empty_id_is_usage_error() {
+    let project = Project::new();
+    let path = project.ticket("t-1", "open", 2, &[]);
+    let before = fs::read_to_string(&path).unwrap();
+
+    for command in ["start", "close", "reopen"] {
+        let run = project.tickets(&[command, ""]);
+
+        assert_eq!(run.code(), Some(2), "{command}: {}", run.stderr);
+        assert_eq!(run.stdout, "", "{command}");
+        assert!(run.stderr.contains("<ID>"), "{command}: {}", run.stderr);
+    }
+    assert_eq!(fs::read_to_string(&path).unwrap(), before);
+}

@@ -54,8 +54,10 @@ pub fn run(globals: &Globals, command: Command) -> anyhow::Result<Exit> {
 /// A relative `TICKETS_DIR` is taken relative to that start directory, as if
 /// the command had been started there.
 fn tickets_dir(globals: &Globals) -> anyhow::Result<PathBuf> {
+    if let Some(directory) = &globals.directory {
+        crate::project::check_directory(directory)?;
+    }
     let start = globals.directory.as_deref().unwrap_or(Path::new("."));
-    anyhow::ensure!(start.is_dir(), "directory not found: {}", start.display());
     let dir = tickets::find_dir(start)?;
     Ok(start.join(dir))
 }
