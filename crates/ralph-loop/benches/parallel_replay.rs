@@ -1,7 +1,9 @@
 //! Wall time of a whole `ralph-loop run` over the replay backlog (238
 //! tickets) with agents that sleep 200 ms, commit a file and close their
 //! ticket, at several `parallel` settings. Serial in the main checkout is
-//! the baseline for the speed-up figure.
+//! the baseline for the speed-up figure. A second table runs a synthetic
+//! backlog whose tickets have no dependencies and 8 components in turn, to
+//! show the speed-up when components do not keep sessions apart.
 //!
 //! Run with `cargo bench -p ralph-loop --bench parallel_replay`. The
 //! replay backlog comes from `shared/backlogs` beside the repository, and
@@ -50,6 +52,12 @@ fn main() {
         },
     ];
 
+    replay(&cases);
+    println!();
+    synthetic();
+}
+
+fn replay(cases: &[Case]) {
     let (tickets, path) = critical_path(Path::new(REPLAY));
     let agent_seconds = AGENT_SLEEP_MS as f64 / 1000.0;
     println!(
@@ -63,8 +71,8 @@ fn main() {
     println!("| run | wall time | speed-up | sessions/s |");
     println!("| --- | ---: | ---: | ---: |");
     let mut baseline = None;
-    for case in &cases {
-        let wall = time_run(&case.config);
+    for case in cases {
+        let wall = time_run(&case.config, copy_replay);
         let baseline = *baseline.get_or_insert(wall);
         println!(
             "| {} | {:.1} s | {:.2}x | {:.1} |",
@@ -76,9 +84,56 @@ fn main() {
     }
 }
 
-/// Sets up a fresh repository with the replay backlog, runs the loop to its
-/// end and returns the wall time of the run.
-fn time_run(config: &serde_json::Value) -> Duration {
+/// Tickets of the synthetic backlog, and how many components they share
+/// out in turn.
+const SYNTHETIC_TICKETS: usize = 96;
+const SYNTHETIC_COMPONENTS: usize = 8;
+
+fn synthetic() {
+    println!(
+        "synthetic backlog: {SYNTHETIC_TICKETS} tickets without dependencies, components \
+         c0 to c{} in turn, agents sleep {AGENT_SLEEP_MS} ms",
+        SYNTHETIC_COMPONENTS - 1
+    );
+    println!();
+    println!("| run | wall time | speed-up | sessions/s |");
+    println!("| --- | ---: | ---: | ---: |");
+    let mut baseline = None;
+    for parallel in [1, 2, 4] {
+        let config = serde_json::json!({"parallel": parallel, "serialUseWorktree": true});
+        let wall = time_run(&config, write_synthetic);
+        let baseline = *baseline.get_or_insert(wall);
+        println!(
+            "| parallel {parallel}, worktrees | {:.1} s | {:.2}x | {:.1} |",
+            wall.as_secs_f64(),
+            baseline.as_secs_f64() / wall.as_secs_f64(),
+            SYNTHETIC_TICKETS as f64 / wall.as_secs_f64()
+        );
+    }
+}
+
+fn copy_replay(tickets: &Path) {
+    for entry in fs::read_dir(REPLAY).expect("read the replay backlog") {
+        let entry = entry.unwrap();
+        fs::copy(entry.path(), tickets.join(entry.file_name())).unwrap();
+    }
+}
+
+fn write_synthetic(tickets: &Path) {
+    for index in 0..SYNTHETIC_TICKETS {
+        let id = format!("syn-{index:03}");
+        let text = format!(
+            "---\nid: {id}\nstatus: open\ndeps: []\nlinks: []\ntype: task\npriority: 2\n\
+             tags: [component:c{}]\n---\n# Synthetic ticket {index}\n",
+            index % SYNTHETIC_COMPONENTS
+        );
+        fs::write(tickets.join(format!("{id}.md")), text).unwrap();
+    }
+}
+
+/// Sets up a fresh repository with the backlog `fill` writes, runs the
+/// loop to its end and returns the wall time of the run.
+fn time_run(config: &serde_json::Value, fill: fn(&Path)) -> Duration {
     let dir = tempfile::Builder::new()
         .prefix("ralph-loop-bench-")
         .tempdir()
@@ -86,10 +141,7 @@ fn time_run(config: &serde_json::Value) -> Duration {
     let root = dir.path();
     let tickets = root.join(".tickets");
     fs::create_dir_all(&tickets).unwrap();
-    for entry in fs::read_dir(REPLAY).expect("read the replay backlog") {
-        let entry = entry.unwrap();
-        fs::copy(entry.path(), tickets.join(entry.file_name())).unwrap();
-    }
+    fill(&tickets);
     fs::write(root.join(".gitignore"), "/.tf/ralph/\n").unwrap();
     for args in [
         &["init", "--quiet", "--initial-branch=main"][..],

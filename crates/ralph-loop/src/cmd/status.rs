@@ -206,9 +206,12 @@ fn render_lock(lock: &Value) -> String {
         Some(seconds) if !kept_by_members => format!(", heartbeat {seconds}s ago"),
         _ => String::new(),
     };
-    let members = holder["members"].as_array().map_or(0, Vec::len);
+    let members = match holder["members"].as_array().map_or(0, Vec::len) {
+        1 => "1 session supervisor".to_owned(),
+        count => format!("{count} session supervisors"),
+    };
     let owner = format!(
-        "run {} (pid {}, since {}, {members} session supervisors)",
+        "run {} (pid {}, since {}, {members})",
         holder["runId"].as_str().unwrap_or("?"),
         holder["pid"],
         holder["startedAt"].as_str().unwrap_or("?")

@@ -191,9 +191,12 @@ fn interrupt(
     reporter: &Reporter,
 ) -> anyhow::Result<Exit> {
     let signal = signals.last();
+    let sessions = match engine.state.active.len() {
+        1 => "1 session".to_owned(),
+        count => format!("{count} sessions"),
+    };
     reporter.line(&format!(
-        "stopping: signal {signal} received, ending {} sessions",
-        engine.state.active.len()
+        "stopping: signal {signal} received, ending {sessions}"
     ));
     signal_supervisors(&engine);
 
