@@ -112,6 +112,7 @@ fn active_json(project: &Project, state: Option<&State>) -> Vec<Value> {
                 "elapsedSeconds": seconds,
                 "elapsed": elapsed(active.launched_at, now),
                 "state": phase,
+                "worktree": active.worktree,
                 "lastLogLine": last_line(&project.log(&active.ticket)),
             })
         })
