@@ -434,7 +434,6 @@ impl Engine {
             files: self.files(session),
             workdir: placement.workdir,
             tickets_dir: placement.tickets_dir,
-            worktree: placement.new_worktree,
             log: self.project.log(id),
             argv: ids::expand(&settings.agent_command, id),
             timeout_ms: settings.attempt_timeout_ms,
@@ -474,7 +473,6 @@ impl Engine {
                 ticket_file: ticket.path.clone(),
                 tickets_dir: None,
                 worktree: None,
-                new_worktree: None,
             }));
         };
         match worktrees::place(repo, dir, &self.project, ticket) {

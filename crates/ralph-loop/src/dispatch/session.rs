@@ -30,7 +30,6 @@ use uuid::Uuid;
 
 use super::fsutil;
 use super::outcome::Termination;
-use crate::worktree::NewWorktree;
 
 /// The paths of one session's files.
 #[derive(Clone, Debug)]
@@ -189,8 +188,6 @@ pub struct LaunchSpec {
     pub workdir: PathBuf,
     /// Given to the agent as `TICKETS_DIR`, when set.
     pub tickets_dir: Option<PathBuf>,
-    /// The worktree the supervisor makes before it starts the agent.
-    pub worktree: Option<NewWorktree>,
     pub log: PathBuf,
     pub argv: Vec<String>,
     pub timeout_ms: u64,
@@ -235,21 +232,11 @@ pub fn launch(spec: &LaunchSpec) -> anyhow::Result<Child> {
         .arg(spec.timeout_ms.to_string())
         .arg("--grace-ms")
         .arg(spec.grace_ms.to_string())
+        .arg("--")
+        .args(&spec.argv)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    if let Some(new) = &spec.worktree {
-        command
-            .arg("--worktree-repo")
-            .arg(&new.repo)
-            .arg("--worktree")
-            .arg(&new.path)
-            .arg("--branch")
-            .arg(&new.branch)
-            .arg("--start")
-            .arg(&new.start);
-    }
-    command.arg("--").args(&spec.argv);
     if let Some(dir) = &spec.tickets_dir {
         command.env("TICKETS_DIR", dir);
     }

@@ -22,7 +22,6 @@ use uuid::Uuid;
 use super::outcome::Termination;
 use super::session::{SessionFiles, SessionRecord, Started};
 use super::signals::SignalPipe;
-use crate::worktree::NewWorktree;
 
 /// The text an agent prints when it believes the whole backlog is done.
 pub const SIGIL: &str = "<promise>COMPLETE</promise>";
@@ -49,16 +48,6 @@ pub struct SuperviseArgs {
     timeout_ms: u64,
     #[arg(long)]
     grace_ms: u64,
-    /// Top directory of the main work tree, when the supervisor makes the
-    /// session's worktree.
-    #[arg(long, requires_all = ["worktree", "branch", "start"])]
-    worktree_repo: Option<PathBuf>,
-    #[arg(long)]
-    worktree: Option<PathBuf>,
-    #[arg(long)]
-    branch: Option<String>,
-    #[arg(long)]
-    start: Option<String>,
     #[arg(last = true, required = true)]
     argv: Vec<String>,
 }
@@ -143,13 +132,6 @@ fn supervise(
         args.session, args.ticket, started.started_at, args.argv
     );
     let signals = SignalPipe::install().context("failed to install signal handlers")?;
-    if let Some(new) = new_worktree(args) {
-        if let Err(error) = new.add() {
-            let _ = writeln!(log, "=== failed to create the worktree: {error}");
-            return Err(error).context("failed to create the session's worktree");
-        }
-        let _ = writeln!(log, "=== created worktree {}", new.path.display());
-    }
 
     let (reader, writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(io::Error::from)
@@ -184,15 +166,6 @@ fn supervise(
         record.signal
     );
     Ok(())
-}
-
-fn new_worktree(args: &SuperviseArgs) -> Option<NewWorktree> {
-    Some(NewWorktree {
-        repo: args.worktree_repo.clone()?,
-        path: args.worktree.clone()?,
-        branch: args.branch.clone()?,
-        start: args.start.clone()?,
-    })
 }
 
 fn spawn_agent(args: &SuperviseArgs, output: OwnedFd) -> anyhow::Result<Child> {

@@ -16,7 +16,7 @@ use tickets::Ticket;
 use super::outcome::Outcome;
 use super::paths::Project;
 use super::state::{Active, State};
-use crate::worktree::{BranchState, MergeOutcome, NewWorktree, Repo, WorktreeError, branch_name};
+use crate::worktree::{BranchState, MergeOutcome, Repo, WorktreeError, branch_name};
 
 /// The directories and files of one session.
 pub struct Placement {
@@ -27,8 +27,6 @@ pub struct Placement {
     /// The tickets directory the agent is given as `TICKETS_DIR`.
     pub tickets_dir: Option<PathBuf>,
     pub worktree: Option<PathBuf>,
-    /// The worktree the supervisor makes before it starts the agent.
-    pub new_worktree: Option<NewWorktree>,
 }
 
 /// The outcome of a finished session after its branch was merged or kept.
@@ -132,44 +130,45 @@ pub fn is_ticket_problem(error: &WorktreeError) -> bool {
     )
 }
 
-/// Checks that the worktree of `ticket` can be made and returns where its
-/// session runs. The session's supervisor makes the worktree, so that the
-/// checkouts of parallel sessions do not wait for each other.
+/// Creates the worktree of `ticket` and returns where its session runs.
 ///
 /// A crash between making a worktree and saving the state leaves a branch
-/// and worktree with no work in them, so such a pair is removed first.
+/// and worktree with no work in them, so such a pair is removed and made
+/// anew.
 pub fn place(
     repo: &Repo,
     dir: &Path,
     project: &Project,
     ticket: &Ticket,
 ) -> Result<Placement, WorktreeError> {
-    let new = match repo.prepare(dir, &ticket.id) {
+    let worktree = match repo.create(dir, &ticket.id) {
         Err(WorktreeError::BranchExists { .. } | WorktreeError::PathExists { .. })
             if holds_no_work(repo, dir, &ticket.id)? =>
         {
             tracing::info!("replacing the unused worktree of {}", ticket.id);
             repo.remove(dir, &ticket.id, false)?;
-            repo.prepare(dir, &ticket.id)?
+            repo.create(dir, &ticket.id)?
         }
         other => other?,
     };
-    let not_committed = || WorktreeError::TicketFileNotCommitted {
-        path: ticket.path.clone(),
-        branch: repo.base_branch().to_owned(),
+    let ticket_file = repo.path_in(&worktree, &ticket.path);
+    let ticket_file = match ticket_file {
+        Some(file) if file.is_file() => file,
+        _ => {
+            // The ticket file is not on the base branch: remove the worktree
+            // again so that a later run can create it.
+            let _ = repo.remove(dir, &ticket.id, false);
+            return Err(WorktreeError::TicketFileNotCommitted {
+                path: ticket.path.clone(),
+                branch: repo.base_branch().to_owned(),
+            });
+        }
     };
-    if !repo.is_on_base(&ticket.path)? {
-        return Err(not_committed());
-    }
-    let ticket_file = repo
-        .path_in(&new.path, &ticket.path)
-        .ok_or_else(not_committed)?;
     Ok(Placement {
-        workdir: repo.project_dir_in(&new.path),
+        workdir: repo.project_dir_in(&worktree),
         ticket_file,
-        tickets_dir: repo.path_in(&new.path, &project.tickets),
-        worktree: Some(new.path.clone()),
-        new_worktree: Some(new),
+        tickets_dir: repo.path_in(&worktree, &project.tickets),
+        worktree: Some(worktree),
     })
 }
 

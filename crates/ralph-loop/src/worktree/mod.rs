@@ -46,37 +46,6 @@ pub(crate) struct Repo {
     git: Git,
 }
 
-/// A worktree checked by [`Repo::prepare`] and not yet made.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct NewWorktree {
-    /// Top directory of the main work tree.
-    pub repo: PathBuf,
-    pub path: PathBuf,
-    pub branch: String,
-    /// The commit the branch starts from: the base branch.
-    pub start: String,
-}
-
-impl NewWorktree {
-    /// Makes the worktree and its branch. Several may be made at once by
-    /// different processes, because each has a branch and a directory of
-    /// its own.
-    pub(crate) fn add(&self) -> Result<(), WorktreeError> {
-        let args = [
-            OsStr::new("worktree"),
-            OsStr::new("add"),
-            OsStr::new("--quiet"),
-            OsStr::new("-b"),
-            OsStr::new(&self.branch),
-            self.path.as_os_str(),
-            OsStr::new(&self.start),
-        ];
-        Git::new(&self.repo).run(args)?;
-        tracing::debug!(path = %self.path.display(), "created worktree");
-        Ok(())
-    }
-}
-
 /// Result of [`Repo::merge`] for a ticket's branch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum MergeOutcome {
@@ -178,30 +147,16 @@ impl Repo {
     }
 
     /// Creates the worktree `<worktrees_dir>/<ticket>` on a new branch
-    /// `ralph/<ticket>` from the base branch, and returns its path: see
-    /// [`Repo::prepare`] and [`NewWorktree::add`].
-    #[cfg(test)]
+    /// `ralph/<ticket>` from the base branch, and returns its path.
+    ///
+    /// A relative `worktrees_dir` is taken from the project directory, and
+    /// is created when missing. The ticket id is validated again here. An
+    /// existing path or branch of that name is an error that names it.
     pub(crate) fn create(
         &self,
         worktrees_dir: &Path,
         ticket: &str,
     ) -> Result<PathBuf, WorktreeError> {
-        let new = self.prepare(worktrees_dir, ticket)?;
-        new.add()?;
-        Ok(new.path)
-    }
-
-    /// Checks that the worktree `<worktrees_dir>/<ticket>` and the branch
-    /// `ralph/<ticket>` can be made, and returns how to make them.
-    ///
-    /// A relative `worktrees_dir` is taken from the project directory, and
-    /// is created when missing. The ticket id is validated again here. An
-    /// existing path or branch of that name is an error that names it.
-    pub(crate) fn prepare(
-        &self,
-        worktrees_dir: &Path,
-        ticket: &str,
-    ) -> Result<NewWorktree, WorktreeError> {
         validate_ticket_id(ticket)?;
         let dir = self.resolve(worktrees_dir);
         fs::create_dir_all(&dir).map_err(|source| WorktreeError::Io {
@@ -225,15 +180,20 @@ impl Repo {
         }
 
         // A worktree whose directory vanished stays registered until pruned,
-        // and blocks adding one at the same path. Git marks a worktree that
-        // is being added as locked, so this never prunes one in the making.
+        // and blocks adding one at the same path.
         self.git.run(["worktree", "prune"])?;
-        Ok(NewWorktree {
-            repo: self.toplevel.clone(),
-            path,
-            branch,
-            start: format!("refs/heads/{}", self.base),
-        })
+        let start = format!("refs/heads/{}", self.base);
+        let args = [
+            OsStr::new("worktree"),
+            OsStr::new("add"),
+            OsStr::new("-b"),
+            OsStr::new(&branch),
+            path.as_os_str(),
+            OsStr::new(&start),
+        ];
+        self.git.run(args)?;
+        tracing::debug!(ticket, path = %path.display(), "created worktree");
+        Ok(path)
     }
 
     /// Merges `ralph/<ticket>` into the base branch in the main checkout.

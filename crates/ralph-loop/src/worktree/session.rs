@@ -149,18 +149,3 @@ impl Repo {
         self.exclude(&relative, "the worktrees directory")
     }
 }
-
-impl Repo {
-    /// Returns whether the file `path` of the main checkout is committed on
-    /// the base branch, and so will be in a new worktree.
-    pub(crate) fn is_on_base(&self, path: &Path) -> Result<bool, WorktreeError> {
-        let Some(relative) = fs::canonicalize(path)
-            .ok()
-            .and_then(|path| path.strip_prefix(&self.toplevel).ok().map(Path::to_owned))
-        else {
-            return Ok(false);
-        };
-        let object = format!("refs/heads/{}:{}", self.base, relative.to_string_lossy());
-        self.git.check(["cat-file", "-e", &object])
-    }
-}
