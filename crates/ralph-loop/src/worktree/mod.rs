@@ -43,6 +43,8 @@ pub(crate) struct Repo {
     prefix: String,
     /// The branch the run started on.
     base: String,
+    /// The main checkout's git directory, whose `HEAD` names its branch.
+    git_dir: PathBuf,
     git: Git,
 }
 
@@ -102,7 +104,7 @@ impl Repo {
             path: root.to_path_buf(),
             source,
         })?;
-        let (toplevel, prefix) = locate_work_tree(&root)?;
+        let (toplevel, prefix, git_dir) = locate_work_tree(&root)?;
         let git = Git::new(&toplevel);
         let base = current_branch(&git, &toplevel)?;
         Ok(Repo {
@@ -110,6 +112,7 @@ impl Repo {
             toplevel,
             prefix,
             base,
+            git_dir,
             git,
         })
     }
@@ -148,6 +151,12 @@ impl Repo {
 
     /// Creates the worktree `<worktrees_dir>/<ticket>` on a new branch
     /// `ralph/<ticket>` from the base branch, and returns its path.
+    ///
+    /// Git reads the files of every worktree while it adds one, and fails
+    /// on a worktree that another add has only half written, so worktrees
+    /// are made one at a time, by the orchestrator.
+    /// NOTE: an agent's git command that lists worktrees while an add runs
+    /// may hit the same half-written worktree and fail.
     ///
     /// A relative `worktrees_dir` is taken from the project directory, and
     /// is created when missing. The ticket id is validated again here. An
@@ -431,13 +440,14 @@ impl Repo {
 
 /// Returns the top of the work tree containing `root`, and `root` relative
 /// to it as git prints it.
-fn locate_work_tree(root: &Path) -> Result<(PathBuf, String), WorktreeError> {
+fn locate_work_tree(root: &Path) -> Result<(PathBuf, String, PathBuf), WorktreeError> {
     let git = Git::new(root);
     let args = [
         "rev-parse",
         "--is-inside-work-tree",
         "--show-toplevel",
         "--show-prefix",
+        "--absolute-git-dir",
     ];
     let output = git.output(args)?;
     let text = String::from_utf8_lossy(&output.stdout);
@@ -452,14 +462,18 @@ fn locate_work_tree(root: &Path) -> Result<(PathBuf, String), WorktreeError> {
             stderr,
         });
     }
-    let toplevel = lines
-        .next()
-        .ok_or_else(|| WorktreeError::UnexpectedOutput {
-            args: args.join(" "),
-            output: text.clone().into_owned(),
-        })?;
-    let prefix = lines.next().unwrap_or("");
-    Ok((PathBuf::from(toplevel), prefix.to_owned()))
+    let unexpected = || WorktreeError::UnexpectedOutput {
+        args: args.join(" "),
+        output: text.clone().into_owned(),
+    };
+    let toplevel = lines.next().ok_or_else(unexpected)?;
+    let prefix = lines.next().ok_or_else(unexpected)?;
+    let git_dir = lines.next().ok_or_else(unexpected)?;
+    Ok((
+        PathBuf::from(toplevel),
+        prefix.to_owned(),
+        PathBuf::from(git_dir),
+    ))
 }
 
 /// Returns the branch HEAD is on; a detached HEAD is an error.

@@ -116,6 +116,12 @@ impl Repo {
 impl Repo {
     /// Fails unless the main checkout is still on the base branch.
     pub(crate) fn check_on_base(&self) -> Result<(), WorktreeError> {
+        // Reading `HEAD` settles the common case without starting git, which
+        // matters because `run` and `turn` check before every step.
+        let head = fs::read_to_string(self.git_dir.join("HEAD")).unwrap_or_default();
+        if head.trim_end() == format!("ref: refs/heads/{}", self.base) {
+            return Ok(());
+        }
         let current = super::current_branch(&self.git, &self.toplevel)?;
         if current != self.base {
             return Err(WorktreeError::BranchChanged {
