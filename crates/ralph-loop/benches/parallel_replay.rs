@@ -181,9 +181,22 @@ fn time_run(config: &serde_json::Value, fill: fn(&Path)) -> Duration {
         .expect("run ralph-loop");
     let wall = start.elapsed();
     assert!(status.success(), "ralph-loop run failed: {status}");
-    let merges = git(root, &["rev-list", "--count", "HEAD"]);
-    assert!(!merges.trim().is_empty());
+    assert_all_closed(&tickets);
     wall
+}
+
+/// Checks that the run closed every ticket, so that no figure comes from
+/// a run whose sessions failed.
+fn assert_all_closed(tickets: &Path) {
+    for entry in fs::read_dir(tickets).expect("read the tickets") {
+        let path = entry.unwrap().path();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(
+            text.lines().any(|line| line == "status: closed"),
+            "{} is not closed after the run",
+            path.display()
+        );
+    }
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {

@@ -45,7 +45,7 @@ impl CachedBacklog {
     /// modification time, and so does a status change by tk or ralph-loop,
     /// which rename a new file into place.
     /// NOTE: an editor that rewrites a ticket file in place leaves the
-    /// directory's time alone, so `run` sees that edit only after the next
+    /// directory's time alone, so `run` reads that edit only after the next
     /// session ends.
     pub fn is_current(&self) -> bool {
         self.dir_mtime.is_some() && modified(&self.dir) == self.dir_mtime

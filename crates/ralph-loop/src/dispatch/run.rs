@@ -24,10 +24,11 @@ use crate::exit::Exit;
 /// stopping their agents before it kills them itself.
 const SUPERVISOR_MARGIN: Duration = Duration::from_secs(2);
 
-/// How soon `run` steps again after finding a supervisor already exited.
+/// The delay before `run` steps again after finding a supervisor already
+/// exited.
 const EXITED_RECHECK: Duration = Duration::from_millis(20);
 
-/// How the loop of [`run`] ended.
+/// The way the loop of [`run`] ended.
 enum Ending {
     Complete,
     Signaled,
@@ -116,7 +117,7 @@ fn refresh_pidfds(engine: &Engine, pidfds: &mut HashMap<Uuid, OwnedFd>) -> bool 
     exited
 }
 
-/// What [`open_pidfd`] found.
+/// The result of [`open_pidfd`].
 enum Watch {
     Pidfd(OwnedFd),
     /// The process has exited (a zombie included), or its pid now names

@@ -209,6 +209,12 @@ pub fn settle(repo: &Repo, dir: &Path, entry: &Active, outcome: Outcome) -> Sett
     if worktree.exists()
         && let Err(error) = repo.commit_leftover_work(worktree, ticket)
     {
+        // A completed session whose work cannot be committed is not merged,
+        // so it must not count as a success.
+        let outcome = match outcome {
+            Outcome::Completed => Outcome::NotMerged,
+            other => other,
+        };
         return kept(
             outcome,
             worktree,

@@ -136,7 +136,7 @@ impl Repo {
 
 impl Repo {
     /// Checks that the worktrees directory `dir`, relative to the project
-    /// directory, holds no tracked files, and makes git ignore it, so that
+    /// directory, contains no tracked files, and makes git ignore it, so that
     /// worktrees never show up as changes of the main checkout.
     pub(crate) fn prepare_worktrees_dir(&self, dir: &Path) -> Result<(), WorktreeError> {
         let relative = format!(
