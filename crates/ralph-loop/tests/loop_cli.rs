@@ -299,7 +299,33 @@ fn demo_runs_in_given_directory() {
         .output()
         .unwrap();
     let commits = String::from_utf8_lossy(&log.stdout).lines().count();
-    assert_eq!(commits, 5, "the initial commit and four closed tickets");
+    assert_eq!(
+        commits, 9,
+        "the initial commit, four closed tickets and their four merges"
+    );
+    let merges = std::process::Command::new("git")
+        .args([
+            "-C",
+            dir.to_str().unwrap(),
+            "log",
+            "--merges",
+            "--format=%s",
+        ])
+        .output()
+        .unwrap();
+    let merges = String::from_utf8_lossy(&merges.stdout).into_owned();
+    for ticket in ["demo-1", "demo-2", "demo-3", "demo-4"] {
+        let subject = format!("Merge ticket {ticket} from branch ralph/{ticket}");
+        assert!(merges.contains(&subject), "{ticket} not merged: {merges}");
+    }
+    let worktrees = std::process::Command::new("git")
+        .args(["-C", dir.to_str().unwrap(), "worktree", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&worktrees.stdout).lines().count(),
+        1
+    );
     let progress = fs::read_to_string(dir.join(".tf/ralph/progress.md")).unwrap();
     assert!(progress.contains("- Completed: 4"), "{progress}");
     assert!(progress.contains("- demo-5: failed"), "{progress}");

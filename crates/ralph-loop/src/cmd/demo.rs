@@ -26,19 +26,29 @@ pub struct Args {
 /// The ticket that fails on purpose, to show what a failure looks like.
 const FAILING: &str = "demo-5";
 
-/// id, priority, deps, title.
-const BACKLOG: [(&str, u32, &str, &str); 6] = [
-    ("demo-1", 1, "", "Add a greeting module"),
+/// Sessions the demo runs at once, each in its own worktree.
+const PARALLEL: u32 = 2;
+
+/// id, priority, deps, component, title.
+const BACKLOG: [(&str, u32, &str, &str, &str); 6] = [
+    ("demo-1", 1, "", "core", "Add a greeting module"),
     (
         "demo-2",
         2,
         "demo-1",
+        "cli",
         "Read the user's name from the command line",
     ),
-    ("demo-3", 2, "", "Write the README"),
-    ("demo-4", 2, "demo-1", "Test the greeting"),
-    ("demo-5", 2, "demo-2, demo-4", "Package a release"),
-    ("demo-6", 2, "demo-5", "Announce the release"),
+    ("demo-3", 2, "", "docs", "Write the README"),
+    ("demo-4", 2, "demo-1", "tests", "Test the greeting"),
+    (
+        "demo-5",
+        2,
+        "demo-2, demo-4",
+        "release",
+        "Package a release",
+    ),
+    ("demo-6", 2, "demo-5", "release", "Announce the release"),
 ];
 
 /// Runs `ralph-loop demo`.
@@ -69,6 +79,9 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<Exit> {
     fs::write(ralph.join("config.json"), config.to_json())?;
     fs::write(dir.join(".gitignore"), ".tf/\n")?;
     git(&dir, &["init", "--quiet"])?;
+    // Merges of the sessions' branches are commits made by ralph-loop.
+    git(&dir, &["config", "user.name", "ralph-loop demo"])?;
+    git(&dir, &["config", "user.email", "demo@ralph-loop.invalid"])?;
     git(&dir, &["add", "."])?;
     git(&dir, &["commit", "--quiet", "-m", "Add the demo backlog"])?;
 
@@ -76,6 +89,10 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<Exit> {
         "demo: a backlog of {} tickets in {}",
         BACKLOG.len(),
         dir.display()
+    );
+    println!(
+        "demo: {PARALLEL} sessions at a time, each in its own git worktree, merged back when \
+         it completes"
     );
     println!("demo: {FAILING} fails on purpose, so demo-6, which needs it, stays blocked\n");
     let project = Project::new(&dir, ralph.clone(), tickets.clone());
@@ -100,17 +117,20 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<Exit> {
     println!("  progress:  {}", ralph.join("progress.md").display());
     println!("  logs:      {}", ralph.join("logs").display());
     println!("  records:   {}", ralph.join("sessions").display());
-    println!("  commits:   git -C {} log --oneline", dir.display());
+    println!(
+        "  commits:   git -C {} log --graph --oneline",
+        dir.display()
+    );
     Ok(exit)
 }
 
 fn write_backlog(tickets: &Path) -> anyhow::Result<()> {
     fs::create_dir_all(tickets)?;
-    for (id, priority, deps, title) in BACKLOG {
+    for (id, priority, deps, component, title) in BACKLOG {
         let text = format!(
             "---\nid: {id}\nstatus: open\ndeps: [{deps}]\nlinks: []\n\
              created: 2026-01-01T00:00:00Z\ntype: task\npriority: {priority}\n\
-             tags: [demo]\n---\n# {title}\n"
+             tags: [demo, component:{component}]\n---\n# {title}\n"
         );
         let path = tickets.join(format!("{id}.md"));
         fs::write(&path, text).with_context(|| format!("failed to write {}", path.display()))?;
@@ -136,6 +156,7 @@ fn demo_config() -> anyhow::Result<Config> {
         grace_period_ms: 2_000,
         heartbeat_interval_ms: 1_000,
         agent_command: agent.to_vec(),
+        parallel: PARALLEL,
         ..Config::default()
     })
 }
