@@ -326,7 +326,7 @@ impl Engine {
         }
     }
 
-    /// Closes the run after an error, as [`Engine::close`] does, and says
+    /// Closes the run after an error, as [`Engine::close`] does, and prints
     /// on stderr when the lock stays because sessions are in flight.
     pub fn abandon(self) {
         let in_flight = self.state.active.len();
@@ -723,7 +723,7 @@ fn describe(record: &SessionRecord, outcome: Outcome, settings: &Settings) -> St
         Termination::SpawnFailed => "the agent could not be started".to_owned(),
         Termination::Lost => "the supervisor vanished without a record".to_owned(),
     };
-    // A lost session's record holds the same fact in other words.
+    // A lost session's record contains the same fact in other words.
     if let (Some(error), false) = (&record.error, record.termination == Termination::Lost) {
         reason.push_str(&format!(": {error}"));
     }

@@ -1,31 +1,33 @@
 //! Ticket id validation and agent argv templating.
 
 /// Checks that `id` can be used as a file name, as one argv element and in
-/// the branch name `ralph/<id>`: only ASCII letters, digits, `.`, `_` and
-/// `-`, not empty, not starting with `.` or `-`, and without the forms git
-/// rejects in a branch name (`..`, a trailing `.`, a `.lock` suffix).
+/// the branch name `ralph/<id>`. See [`invalid_reason`] for the rules.
 pub fn validate(id: &str) -> Result<(), String> {
-    if id.is_empty() {
-        return Err("ticket id is empty".to_owned());
+    match invalid_reason(id) {
+        None => Ok(()),
+        Some(reason) => Err(format!("invalid ticket id {id:?}: {reason}")),
     }
-    if let Some(first @ ('.' | '-')) = id.chars().next() {
-        return Err(format!(
-            "invalid ticket id {id:?}: it starts with {first:?}"
-        ));
-    }
+}
+
+/// Returns why `id` is not a valid ticket id, or `None` when it is valid.
+///
+/// A valid id is made of ASCII letters, digits, `.`, `_` and `-`. It does
+/// not start with `.` or `-`, and it has none of the forms git rejects in a
+/// branch name: `..`, a trailing `.` or a `.lock` suffix.
+pub fn invalid_reason(id: &str) -> Option<String> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-    if let Some(bad) = id.chars().find(|&c| !allowed(c)) {
-        return Err(format!(
-            "invalid ticket id {id:?}: character {bad:?} is not allowed"
-        ));
-    }
-    if id.contains("..") || id.ends_with('.') || id.ends_with(".lock") {
-        return Err(format!(
-            "invalid ticket id {id:?}: git does not accept `..`, a trailing `.` or a `.lock` \
-             suffix in a branch name"
-        ));
-    }
-    Ok(())
+    let reason = if id.is_empty() {
+        "it is empty".to_owned()
+    } else if let Some(first @ ('.' | '-')) = id.chars().next() {
+        format!("it starts with {first:?}")
+    } else if let Some(bad) = id.chars().find(|&c| !allowed(c)) {
+        format!("character {bad:?} is not allowed")
+    } else if id.contains("..") || id.ends_with('.') || id.ends_with(".lock") {
+        "git does not accept `..`, a trailing `.` or a `.lock` suffix in a branch name".to_owned()
+    } else {
+        return None;
+    };
+    Some(reason)
 }
 
 /// Replaces `{ticket}` in every element of `template`. The result is passed

@@ -50,7 +50,7 @@ pub(crate) enum WorktreeError {
     NoIdentity { path: PathBuf, stderr: String },
 
     #[error("invalid ticket id {id:?}: {reason}")]
-    InvalidTicketId { id: String, reason: &'static str },
+    InvalidTicketId { id: String, reason: String },
 
     #[error("worktree path {path} is outside the worktrees directory {dir}")]
     OutsideWorktreesDir { path: PathBuf, dir: PathBuf },

@@ -526,13 +526,13 @@ fn ensure_clean(git: &Git, path: &Path) -> Result<(), WorktreeError> {
 /// Lists tracked files with staged or unstaged changes, relative to the top
 /// of the work tree.
 fn tracked_changes(git: &Git) -> Result<Vec<String>, WorktreeError> {
-    let status = git.run([
-        "status",
-        "--porcelain=v1",
-        "-z",
-        "--untracked-files=no",
-        "--no-renames",
-    ])?;
+    changed_paths(git, "--untracked-files=no")
+}
+
+/// Lists the paths `git status` reports, relative to the top of the work
+/// tree; `untracked` is its `--untracked-files=` option.
+fn changed_paths(git: &Git, untracked: &str) -> Result<Vec<String>, WorktreeError> {
+    let status = git.run(["status", "--porcelain=v1", "-z", untracked, "--no-renames"])?;
     // Each entry is two status letters, a space and the path.
     Ok(split_nul(&status)
         .into_iter()

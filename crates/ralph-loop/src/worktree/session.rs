@@ -66,14 +66,7 @@ impl Repo {
 
 /// Lists the changed and untracked (not ignored) paths in a work tree.
 fn uncommitted(git: &Git) -> Result<Vec<String>, WorktreeError> {
-    let status = git.run([
-        "status",
-        "--porcelain=v1",
-        "-z",
-        "--untracked-files=all",
-        "--no-renames",
-    ])?;
-    Ok(split_nul(&status))
+    super::changed_paths(git, "--untracked-files=all")
 }
 
 impl Repo {
